@@ -1,0 +1,1 @@
+"""The only place vendor SDKs are imported; container.py wires them to core/."""

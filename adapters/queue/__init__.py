@@ -1,0 +1,1 @@
+"""TaskQueue adapters: in-process threads (embedded) and Celery on Redis (distributed)."""

@@ -1,0 +1,1 @@
+"""VectorStore adapters."""

@@ -1,0 +1,161 @@
+"""VectorStore on Chroma: a local PersistentClient folder or a Chroma server (HttpClient)."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.config import Settings as ChromaSettings
+
+from core.errors import TransientError
+from core.ports import Embedder, Metadata, Vector, VectorHit
+
+
+# Chroma tries to rebuild a stored collection's embedding function by name; we always pass ours.
+warnings.filterwarnings("ignore", message="Could not reconstruct embedding function threadline")
+
+
+class ThreadlineEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Our Embedder as Chroma's embedding function, so Chroma never uses its default model."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        import numpy as np
+
+        return [np.asarray(v, dtype=np.float32) for v in self.embedder.embed(list(input))]
+
+    @staticmethod
+    def name() -> str:
+        return "threadline"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model_name": self.embedder.model_name}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ThreadlineEmbeddingFunction:
+        raise ValueError("Threadline passes its embedding function explicitly")
+
+    def default_space(self) -> Any:
+        return "cosine"
+
+    def is_legacy(self) -> bool:
+        return False
+
+
+def make_client(url: str | None, path: Path) -> Any:
+    """HttpClient for a server URL, else a PersistentClient in `path`. Telemetry is off."""
+    settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if url:
+        parsed = urlparse(url)
+        return chromadb.HttpClient(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=settings,
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+class ChromaVectorStore:
+    """Implements core.ports.VectorStore; collections use cosine distance."""
+
+    def __init__(self, client: Any, embedder: Embedder) -> None:
+        self.client = client
+        self.ef = ThreadlineEmbeddingFunction(embedder)
+        self._collections: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _collection(self, name: str) -> Any:
+        with self._lock:
+            coll = self._collections.get(name)
+            if coll is None:
+                coll = self.client.get_or_create_collection(
+                    name, embedding_function=self.ef, metadata={"hnsw:space": "cosine"}
+                )
+                self._collections[name] = coll
+            return coll
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise TransientError(f"vector store unreachable: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith(("httpx", "httpcore")):
+                raise TransientError(f"vector store unreachable: {exc}") from exc
+            raise
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        embeddings: Sequence[Vector],
+        documents: Sequence[str],
+        metadatas: Sequence[Metadata],
+    ) -> None:
+        if not ids:
+            return
+        coll = self._call(self._collection, collection)
+        self._call(
+            coll.upsert,
+            ids=list(ids),
+            embeddings=[list(e) for e in embeddings],
+            documents=list(documents),
+            metadatas=[dict(m) for m in metadatas],
+        )
+
+    def update_metadata(
+        self, collection: str, ids: Sequence[str], metadatas: Sequence[Metadata]
+    ) -> None:
+        coll = self._call(self._collection, collection)
+        present = set(self._call(coll.get, ids=list(ids), include=[])["ids"])
+        pairs = [(i, dict(m)) for i, m in zip(ids, metadatas, strict=True) if i in present]
+        if pairs:
+            self._call(coll.update, ids=[p[0] for p in pairs], metadatas=[p[1] for p in pairs])
+
+    def query(
+        self,
+        collection: str,
+        embedding: Vector,
+        k: int,
+        where: Mapping[str, object] | None = None,
+    ) -> list[VectorHit]:
+        coll = self._call(self._collection, collection)
+        result = self._call(
+            coll.query,
+            query_embeddings=[list(embedding)],
+            n_results=k,
+            where=dict(where) if where else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        for i, doc, meta, dist in zip(
+            result["ids"][0],
+            result["documents"][0],
+            result["metadatas"][0],
+            result["distances"][0],
+            strict=True,
+        ):
+            hits.append(VectorHit(id=i, score=1.0 - float(dist), document=doc or "", metadata=meta or {}))
+        return hits
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        if ids:
+            coll = self._call(self._collection, collection)
+            self._call(coll.delete, ids=list(ids))
+
+    def count(self, collection: str) -> int:
+        coll = self._call(self._collection, collection)
+        return int(self._call(coll.count))
+
+    def ping(self) -> None:
+        self._call(self.client.heartbeat)

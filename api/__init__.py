@@ -1,0 +1,1 @@
+"""FastAPI transport and the `threadline` CLI."""

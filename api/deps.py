@@ -1,0 +1,95 @@
+"""Request dependencies: the container, the unit of work (the only commit), auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from adapters.container import Container
+from core.auth.models import ApiKey
+from core.auth.service import Role, authenticate, authorize
+from core.errors import DomainError
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+class UnitOfWork:
+    """One request's session. `commit()` commits, then sends queued jobs (after commit)."""
+
+    def __init__(self, container: Container, write: bool = True) -> None:
+        self.container = container
+        factory = container.session_factory if write else container.read_session_factory
+        self.session: Session = factory()
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after_commit.append(fn)
+
+    def commit(self) -> None:
+        self.session.commit()
+        pending, self._after_commit = self._after_commit, []
+        for fn in pending:
+            fn()
+
+    def close(self) -> None:
+        self.session.rollback()
+        self.session.close()
+
+
+def get_uow(request: Request, container: ContainerDep) -> Iterator[UnitOfWork]:
+    uow = UnitOfWork(container, write=request.method not in ("GET", "HEAD", "OPTIONS"))
+    try:
+        yield uow
+    finally:
+        uow.close()
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def current_key(request: Request, uow: UowDep) -> ApiKey:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        token = ""
+    return authenticate(uow.session, token.strip() or None)
+
+
+KeyDep = Annotated[ApiKey, Depends(current_key)]
+
+
+def require(*roles: Role) -> Callable[[ApiKey], ApiKey]:
+    """A dependency that lets through admin and the given roles."""
+    allowed = frozenset(roles)
+
+    def check(key: KeyDep) -> ApiKey:
+        authorize(key, allowed)
+        return key
+
+    return check
+
+
+def json_body(request: Request) -> None:
+    """415 unless the request says its body is JSON."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as JSON with 'Content-Type: application/json' (got {ctype or 'none'!r})"
+        )
+
+
+JsonBody = Depends(json_body)

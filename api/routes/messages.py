@@ -1,0 +1,104 @@
+"""POST/GET /v1/messages: ingest one normalized message, read its state."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
+
+from api.deps import JsonBody, UnitOfWork, UowDep, require
+from core.auth.service import Role
+from core.conversations.schemas import MessageAccepted, MessageIn, MessageOut, RelatedMessage
+from core.conversations.service import ConversationService, message_out
+from core.observability import MESSAGES_DUPLICATE, MESSAGES_INGESTED
+from core.retrieval.related import related_messages
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+Ingester = Depends(require(Role.INTEGRATION))
+Reader = Depends(require(Role.INTEGRATION, Role.AGENT))
+
+
+class MessageProcessed(MessageAccepted):
+    """`?wait=true`: the ingest answer plus the message as processing left it."""
+
+    message: MessageOut
+
+
+def ingest(uow: UnitOfWork, data: MessageIn, response: Response, wait: bool) -> dict[str, Any]:
+    """Shared by JSON and raw-email ingest: record, commit, enqueue, optionally wait."""
+    container = uow.container
+    service = ConversationService(uow.session, container.threading_policy)
+    result = service.ingest(data, container.clock.now())
+    message_id = result.message.id
+    if result.duplicate:
+        MESSAGES_DUPLICATE.labels(data.channel).inc()
+        response.status_code = 200
+    else:
+        uow.after_commit(lambda: container.queue.enqueue_messages([message_id]))
+        MESSAGES_INGESTED.labels(data.channel).inc()
+        response.status_code = 202
+    uow.commit()
+    accepted = result.accepted()
+    if not wait:
+        return accepted.model_dump()
+    message = _wait_for(uow, message_id, container.settings.wait_timeout_seconds)
+    response.status_code = 200 if message.status in ("processed", "failed") else 202
+    return MessageProcessed(
+        **{**accepted.model_dump(), "status": message.status}, message=message
+    ).model_dump()
+
+
+def _wait_for(uow: UnitOfWork, message_id: str, timeout: float) -> MessageOut:
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        with uow.container.session(write=False) as session:
+            message = ConversationService(session, uow.container.threading_policy).get_message(
+                message_id
+            )
+            out = message_out(message)
+        if out.status in ("processed", "failed") or time.monotonic() >= deadline:
+            return out
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+@router.post(
+    "",
+    status_code=202,
+    dependencies=[JsonBody, Ingester],
+    response_model=MessageProcessed | MessageAccepted,
+    responses={200: {"description": "Already known (same channel and external_id), or waited"}},
+)
+def post_message(
+    data: MessageIn,
+    uow: UowDep,
+    response: Response,
+    wait: Annotated[bool, Query(description="Answer when processing is done")] = False,
+) -> dict[str, Any]:
+    """Ingest one message from any channel; idempotent on (channel, external_id)."""
+    return ingest(uow, data, response, wait)
+
+
+@router.get("/{message_id}", response_model=MessageOut, dependencies=[Reader])
+def get_message(message_id: str, uow: UowDep) -> MessageOut:
+    """A message with its processing status."""
+    service = ConversationService(uow.session, uow.container.threading_policy)
+    return message_out(service.get_message(message_id))
+
+
+class RelatedOut(BaseModel):
+    message_id: str
+    items: list[RelatedMessage]
+
+
+@router.get("/{message_id}/related", response_model=RelatedOut, dependencies=[Reader])
+def get_related(
+    message_id: str, uow: UowDep, k: Annotated[int, Query(ge=1, le=50)] = 5
+) -> RelatedOut:
+    """The customer's earlier messages (any channel) most related to this one."""
+    items = related_messages(uow.session, uow.container.history, message_id, k)
+    return RelatedOut(message_id=message_id, items=items)

@@ -1,0 +1,1 @@
+"""Threadline's domain: framework-free services, models and ports."""

@@ -1,0 +1,1 @@
+"""Channel payload normalizers: raw inbound formats to Threadline messages."""

@@ -1,0 +1,1 @@
+"""Conversations (threads with a human reference) and the messages in them."""

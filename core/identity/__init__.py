@@ -1,0 +1,1 @@
+"""Customers, accounts and their identifiers across channels."""

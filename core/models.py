@@ -1,0 +1,18 @@
+"""Imports every ORM model so that Base.metadata is complete (Alembic, create_all)."""
+
+from core.auth.models import ApiKey
+from core.conversations.models import Conversation, Message
+from core.db import Base
+from core.identity.models import Account, Customer, CustomerEvent, Identity, MergeSuggestion
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Base",
+    "Conversation",
+    "Customer",
+    "CustomerEvent",
+    "Identity",
+    "Message",
+    "MergeSuggestion",
+]

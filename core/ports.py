@@ -1,0 +1,102 @@
+"""Ports: the small typed interfaces through which core/ talks to vendors.
+
+Adapters in adapters/ implement them; core/ never imports a vendor SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+Vector = list[float]
+MetadataValue = str | int | float | bool
+Metadata = Mapping[str, MetadataValue]
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors, batched."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        """One vector per text, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    """One result of a nearest-neighbour query; `score` is cosine similarity."""
+
+    id: str
+    score: float
+    document: str
+    metadata: Mapping[str, MetadataValue]
+
+
+class VectorStore(Protocol):
+    """Named collections of vectors with metadata (Chroma)."""
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        embeddings: Sequence[Vector],
+        documents: Sequence[str],
+        metadatas: Sequence[Metadata],
+    ) -> None:
+        """Insert or replace; upserting the same id twice leaves one entry."""
+        ...
+
+    def update_metadata(
+        self, collection: str, ids: Sequence[str], metadatas: Sequence[Metadata]
+    ) -> None:
+        """Replace the metadata of existing entries (ids that don't exist are ignored)."""
+        ...
+
+    def query(
+        self,
+        collection: str,
+        embedding: Vector,
+        k: int,
+        where: Mapping[str, object] | None = None,
+    ) -> list[VectorHit]:
+        """The `k` nearest entries matching `where`, best first."""
+        ...
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        """Remove entries by id."""
+        ...
+
+    def count(self, collection: str) -> int:
+        """Number of entries in the collection."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the store is unreachable."""
+        ...
+
+
+class TaskQueue(Protocol):
+    """Carries message ids to workers. Only ids travel; the database holds the state."""
+
+    def enqueue_messages(self, message_ids: Sequence[str]) -> None:
+        """Ask a worker to process these messages (call after the commit that wrote them)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the queue cannot take work."""
+        ...
+
+
+class Clock(Protocol):
+    """Current time; swapped in tests that need to move time."""
+
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...

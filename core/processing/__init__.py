@@ -1,0 +1,1 @@
+"""The message pipeline: claim, run steps, finish; sweeper for stuck messages."""

@@ -1,0 +1,1 @@
+"""Retrieval over the customer history index (and, later, the knowledge base)."""

@@ -1,0 +1,8 @@
+"""Every task name in one place (the queue adapters and the workers share them)."""
+
+from enum import StrEnum
+
+
+class TaskName(StrEnum):
+    PROCESS_MESSAGE = "message.process"
+    SWEEP = "message.sweep"

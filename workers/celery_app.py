@@ -1,0 +1,57 @@
+"""The Celery app and its tasks (`threadline worker` runs it).
+
+Started as `celery -A workers.celery_app worker` or through `threadline worker`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import worker_process_init
+
+from adapters.container import get_container
+from core.errors import TransientError
+from core.tasks import TaskName
+from workers.tasks import process_batch, sweep
+
+log = logging.getLogger(__name__)
+
+container = get_container()
+app = container.celery_app
+
+
+@worker_process_init.connect
+def _one_torch_thread(**_: Any) -> None:
+    # Prefork children share the machine's cores; one torch thread each avoids contention.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@app.task(
+    name=TaskName.PROCESS_MESSAGE.value,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(TransientError,),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=container.settings.max_attempts,
+)
+def process_message(self: Any, message_id: str) -> None:
+    """Process one message; transient failures (database, vector store) are retried."""
+    retry = process_batch(get_container(), [message_id])
+    if retry:
+        raise TransientError(f"message {message_id} failed transiently; retrying")
+
+
+@app.task(name=TaskName.SWEEP.value, ignore_result=True)
+def sweep_messages() -> int:
+    """Re-queue messages whose lease expired or that no worker ever took."""
+    c = get_container()
+    ids = sweep(c)
+    if ids:
+        log.info("sweeper re-queued %d message(s)", len(ids))
+        c.queue.enqueue_messages(ids)
+    return len(ids)
