@@ -23,7 +23,9 @@ def create_app(container: Container | None = None, start_workers: bool = True) -
         if start_workers and container.settings.queue == "local":
             container.start_local_workers()
             # Load the model now rather than on the first message (~8 s cold).
-            threading.Thread(target=container.embedder.embed, args=(["warm-up"],), daemon=True).start()
+            threading.Thread(
+                target=container.embedder.embed, args=(["warm-up"],), daemon=True
+            ).start()
         yield
         if start_workers:
             container.close()

@@ -14,7 +14,9 @@ from rich.console import Console
 from adapters.container import Container, set_container
 from core.config import Settings
 
-app = typer.Typer(help="Threadline: one thread per customer across every channel.", no_args_is_help=True)
+app = typer.Typer(
+    help="Threadline: one thread per customer across every channel.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console()
@@ -89,7 +91,12 @@ def worker(
         from workers.celery_app import app as celery_app
 
         argv = ["worker", "--loglevel", s.log_level.upper(), "-Q", "threadline"]
-        argv += ["--pool", "prefork" if concurrency > 1 else "solo", "--concurrency", str(concurrency)]
+        argv += [
+            "--pool",
+            "prefork" if concurrency > 1 else "solo",
+            "--concurrency",
+            str(concurrency),
+        ]
         if beat:
             argv += ["--beat", "--schedule", str(s.data_dir / "celerybeat-schedule")]
             s.data_dir.mkdir(parents=True, exist_ok=True)

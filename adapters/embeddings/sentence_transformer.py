@@ -43,7 +43,9 @@ def load_model(path: str, torch_threads: int = 0) -> Any:
 class SentenceTransformerEmbedder:
     """Implements core.ports.Embedder; loads lazily so processes that never embed stay light."""
 
-    def __init__(self, model_path: str | None, batch_size: int = 32, torch_threads: int = 0) -> None:
+    def __init__(
+        self, model_path: str | None, batch_size: int = 32, torch_threads: int = 0
+    ) -> None:
         self.model_path = model_path or default_model_path()
         self._name = "all-MiniLM-L6-v2" if model_path is None else Path(model_path).name
         self.batch_size = batch_size

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,6 @@ from chromadb.config import Settings as ChromaSettings
 
 from core.errors import TransientError
 from core.ports import Embedder, Metadata, Vector, VectorHit
-
-
-# Chroma tries to rebuild a stored collection's embedding function by name; we always pass ours.
-warnings.filterwarnings("ignore", message="Could not reconstruct embedding function threadline")
 
 
 class ThreadlineEmbeddingFunction(EmbeddingFunction[Documents]):
@@ -41,13 +36,26 @@ class ThreadlineEmbeddingFunction(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> ThreadlineEmbeddingFunction:
-        raise ValueError("Threadline passes its embedding function explicitly")
+        # Chroma rebuilds a stored collection's function by name when it reads the collection;
+        # Threadline always passes its own, so this placeholder must never embed.
+        return ThreadlineEmbeddingFunction(_Unbound(str(config.get("model_name", "?"))))
 
     def default_space(self) -> Any:
         return "cosine"
 
     def is_legacy(self) -> bool:
         return False
+
+
+class _Unbound:
+    """Stands in for the embedder of a collection read back from Chroma's stored config."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        self.dimension = 0
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        raise RuntimeError("Chroma must be given Threadline's embedding function")
 
 
 def make_client(url: str | None, path: Path) -> Any:
@@ -145,7 +153,9 @@ class ChromaVectorStore:
             result["distances"][0],
             strict=True,
         ):
-            hits.append(VectorHit(id=i, score=1.0 - float(dist), document=doc or "", metadata=meta or {}))
+            hits.append(
+                VectorHit(id=i, score=1.0 - float(dist), document=doc or "", metadata=meta or {})
+            )
         return hits
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.deps import UnsupportedMediaType, UowDep, require
 from api.routes.messages import MessageAccepted, MessageProcessed, ingest
 from core.auth.service import Role
-
+from core.channels.email import parse_email
 from core.channels.normalize import email_to_message
 from core.errors import PayloadTooLarge
 
@@ -49,8 +49,6 @@ async def inbound_email(
         raw.extend(chunk)
         if len(raw) > limit:
             raise PayloadTooLarge(f"the email is larger than {limit} bytes", field="body")
-    from core.channels.email import parse_email
-
     data = email_to_message(parse_email(bytes(raw)))
     from starlette.concurrency import run_in_threadpool
 

@@ -41,7 +41,11 @@ def create_key(session: Session, role: str, name: str, now: datetime) -> tuple[A
         raise InvalidInput("a key needs a name", field="name")
     token = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
-        name=name.strip(), role=parsed.value, prefix=token[:10], key_hash=hash_key(token), created_at=now
+        name=name.strip(),
+        role=parsed.value,
+        prefix=token[:10],
+        key_hash=hash_key(token),
+        created_at=now,
     )
     session.add(key)
     session.flush()

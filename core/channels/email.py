@@ -12,7 +12,7 @@ import email
 import email.policy
 import mimetypes
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -58,7 +58,10 @@ def parse_email(raw: bytes) -> ParsedEmail:
     """
     if not raw or not bytes(raw).strip():
         raise InvalidInput("email is empty", field="raw")
-    msg = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+    try:
+        msg = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+    except RecursionError as exc:  # the stdlib parser recurses once per MIME level
+        raise InvalidInput("email MIME structure is nested too deeply", field="raw") from exc
     if not isinstance(msg, EmailMessage):  # pragma: no cover - policy.default always does
         raise InvalidInput("input is not an email message", field="raw")
 
@@ -231,8 +234,13 @@ class _Body:
     reply: str  # as plain text, ready for `_strip` (HTML quote markup already removed)
 
 
-def _collect(part: MIMEPart) -> tuple[list[_Body], list[str]]:
+_MAX_MIME_DEPTH = 30  # real clients nest 3-5 levels; deeper is hostile input
+
+
+def _collect(part: MIMEPart, depth: int = 0) -> tuple[list[_Body], list[str]]:
     """The body parts (in order) and attachment filenames under one MIME part."""
+    if depth > _MAX_MIME_DEPTH:
+        return [], []
     ctype = part.get_content_type()
     maintype = part.get_content_maintype()
     filename = _filename(part)
@@ -241,11 +249,11 @@ def _collect(part: MIMEPart) -> tuple[list[_Body], list[str]]:
     if part.is_multipart():
         children = list(part.iter_parts())
         if ctype == "multipart/alternative":
-            return _choose_alternative(children)
+            return _choose_alternative(children, depth + 1)
         bodies: list[_Body] = []
         files: list[str] = []
         for child in children:
-            child_bodies, child_files = _collect(child)
+            child_bodies, child_files = _collect(child, depth + 1)
             bodies += child_bodies
             files += child_files
         return bodies, files
@@ -253,8 +261,8 @@ def _collect(part: MIMEPart) -> tuple[list[_Body], list[str]]:
         extension = mimetypes.guess_extension(ctype) or ".bin"
         return [], [filename or f"unnamed{extension}"]
     if ctype == "text/html":
-        html = _decode_part(part)
-        return [_Body("html", _html_to_text(html, drop_quotes=False), html_to_text(html))], []
+        new_content, whole = _html_texts(_decode_part(part))
+        return [_Body("html", whole, new_content)], []
     if ctype == "text/plain" or maintype == "multipart":  # multipart without boundary: raw text
         text = _decode_part(part)
         if str(part.get_param("format", "")).lower() == "flowed":
@@ -263,9 +271,9 @@ def _collect(part: MIMEPart) -> tuple[list[_Body], list[str]]:
     return [], []
 
 
-def _choose_alternative(children: list[MIMEPart]) -> tuple[list[_Body], list[str]]:
+def _choose_alternative(children: list[MIMEPart], depth: int) -> tuple[list[_Body], list[str]]:
     """Prefer the first alternative with non-blank plain text, else the richest (last) one."""
-    collected = [_collect(child) for child in children]
+    collected = [_collect(child, depth) for child in children]
     for bodies, files in collected:
         if any(body.kind == "plain" and body.full.strip() for body in bodies):
             return bodies, files
@@ -282,8 +290,7 @@ def _filename(part: MIMEPart) -> str | None:
         return None
     if not name:
         return None
-    cleaned = _collapse(_fix_surrogates(_decode_words(str(name))))
-    return cleaned
+    return _collapse(_fix_surrogates(_decode_words(str(name))))
 
 
 def _decode_part(part: MIMEPart) -> str:
@@ -305,24 +312,39 @@ def _decode_part(part: MIMEPart) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-# Codecs whose bytes are often really UTF-8 (mislabelled) or really windows-1252.
+# Codecs whose bytes are often really UTF-8 (mislabelled): try UTF-8 first for these.
 _LATIN = frozenset({"ascii", "latin-1", "iso8859-1", "iso8859-15", "cp1252"})
-_SUPERSETS: dict[str, tuple[str, ...]] = {
+# Declared codec → what to try, in order (WHATWG-style supersets first: a mail labelled
+# iso-8859-1 is usually windows-1252, shift_jis usually cp932...).
+_DECODE_ORDER: dict[str, tuple[str, ...]] = {
     "ascii": ("cp1252", "latin-1"),
     "latin-1": ("cp1252", "latin-1"),
     "iso8859-1": ("cp1252", "latin-1"),
-    "iso8859-15": ("cp1252", "latin-1"),
-    "cp1252": ("latin-1",),
-    "iso8859-9": ("cp1254",),
-    "iso8859-11": ("cp874",),
-    "tis-620": ("cp874",),
+    "cp1252": ("cp1252", "latin-1"),
+    "iso8859-9": ("cp1254", "iso8859-9"),
+    "iso8859-11": ("cp874", "iso8859-11"),
+    "tis-620": ("cp874", "tis-620"),
     "gb2312": ("gb18030",),
     "gbk": ("gb18030",),
     "euc_kr": ("cp949",),
-    "shift_jis": ("cp932",),
-    "euc_jp": ("euc_jis_2004",),
+    "shift_jis": ("cp932", "shift_jis"),
+    "euc_jp": ("euc_jp", "euc_jis_2004"),
     "big5": ("big5hkscs",),
-    "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_2004"),
+    "iso2022_jp": ("iso2022_jp", "iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_2004"),
+}
+
+
+# Labels seen in real mail that Python's codec registry does not know.
+_CHARSET_ALIASES = {
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "x-euc-jp": "euc_jp",
+    "iso-8859-8-i": "iso8859-8",
+    "iso-8859-6-i": "iso8859-6",
+    "unicode-1-1-utf-7": "utf-7",
+    "x-mac-roman": "mac_roman",
+    "x-gbk": "gbk",
+    "ansi_x3.4-1968": "ascii",
 }
 
 
@@ -330,8 +352,9 @@ def _codec(charset: str | None) -> str | None:
     if not charset:
         return None
     name = charset.strip().strip("\"'").lower()
-    if name in {"unknown-8bit", "x-unknown", "unknown"}:
+    if name in {"unknown-8bit", "x-unknown", "unknown", "x-user-defined"}:
         return None
+    name = _CHARSET_ALIASES.get(name, name)
     try:
         return codecs.lookup(name).name
     except (LookupError, ValueError):
@@ -345,8 +368,7 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
     if codec is None or codec in _LATIN:
         candidates.append("utf-8")  # UTF-8 mislabelled as latin-1/ascii is very common
     if codec is not None:
-        candidates.append(codec)
-        candidates.extend(_SUPERSETS.get(codec, ()))
+        candidates.extend(_DECODE_ORDER.get(codec, (codec,)))
     else:
         candidates.append("cp1252")
     for candidate in candidates:
@@ -396,30 +418,22 @@ _DROP_TAGS = (
     "script", "style", "head", "title", "meta", "link", "noscript", "template",
     "object", "embed", "iframe", "svg", "math", "canvas", "audio", "video",
 )  # fmt: skip
-# Quoted history and client signatures: the element itself is dropped.
-_QUOTE_SELECTORS = (
-    "blockquote",
-    ".gmail_quote",
-    ".gmail_quote_container",
-    ".gmail_extra",
-    ".gmail_signature",
-    ".yahoo_quoted",
-    ".protonmail_quote",
-    ".moz-cite-prefix",
-    ".moz-signature",
-    ".zmail_extra",
-    "div.OutlookMessageHeader",
-    "#Signature",
-)
-# Reply/forward separators: the element and everything after it are dropped.
-_CUT_SELECTORS = (
-    "#appendonsend",
-    "#divRplyFwdMsg",
-    "#x_appendonsend",
-    "#x_divRplyFwdMsg",
-    "#mail-editor-reference-message-container",
-    "hr#zwchr",
-)
+# Quoted history and client signatures (by class / id): the element itself is dropped.
+_QUOTE_CLASSES = frozenset(
+    {
+        "gmail_quote", "gmail_quote_container", "gmail_extra", "gmail_signature",
+        "yahoo_quoted", "protonmail_quote", "moz-cite-prefix", "moz-signature",
+        "zmail_extra", "OutlookMessageHeader",
+    }
+)  # fmt: skip
+_QUOTE_IDS = frozenset({"Signature"})
+# Reply/forward separators (by id): the element and everything after it are dropped.
+_CUT_IDS = frozenset(
+    {
+        "appendonsend", "divRplyFwdMsg", "x_appendonsend", "x_divRplyFwdMsg",
+        "mail-editor-reference-message-container", "zwchr",
+    }
+)  # fmt: skip
 _OUTLOOK_HEADER = re.compile(r"^\s*(?:From|De|Von|Van|Da|Od|Från|Fra)\s*:", re.IGNORECASE)
 _BLOCK_TAGS = frozenset(
     {
@@ -430,11 +444,13 @@ _BLOCK_TAGS = frozenset(
     }
 )  # fmt: skip
 _PARAGRAPH_TAGS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})
-_ZERO = re.compile(r"^-?0*(?:\.0*)?(?:px|pt|em|rem|%|vh|vw|cm|mm|in)?$")
+_ZERO = re.compile(r"^-?(?:0+(?:\.0*)?|\.0+)(?:px|pt|em|rem|%|vh|vw|cm|mm|in)?$")
 _FAR_OFFSCREEN = re.compile(r"^-\d{4,}(?:\.\d+)?(?:px|pt|em|rem)?$")
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 _SIMPLE_SELECTOR = re.compile(r"^[\w\-.#\s>\[\]=\"':]+$")
+_Verdict = Literal["keep", "skip", "stop"]  # keep a tag, skip its subtree, end the walk
+_CLASS_OR_ID_SELECTOR = re.compile(r"^([a-zA-Z][\w-]*)?([.#])([\w-]+)$")
 
 
 def html_to_text(html: str) -> str:
@@ -445,31 +461,40 @@ def html_to_text(html: str) -> str:
     `#divRplyFwdMsg` / `#appendonsend` marker with everything after it. Paragraphs and `<br>`
     become line breaks, list items get a "- " bullet.
     """
-    return _html_to_text(html, drop_quotes=True)
+    return _html_texts(html)[0]
 
 
-def _html_to_text(html: str, *, drop_quotes: bool) -> str:
+def _html_texts(html: str) -> tuple[str, str]:
+    """(new content, whole body) of one HTML body as text, from a single parse.
+
+    Hidden and non-content elements are dropped from both; quoted history only from the first.
+    """
     soup = BeautifulSoup(html, "html.parser")
-    hidden_selectors = [
+    selectors = [
         selector for style in soup.find_all("style") for selector in _hidden_selectors(style.text)
     ]
-    for tag in soup.find_all(_DROP_TAGS):
-        if not tag.decomposed:
-            tag.decompose()
-    _drop_hidden(soup, hidden_selectors)
-    if drop_quotes:
-        for selector in _CUT_SELECTORS:
-            for tag in soup.select(selector):
-                if not tag.decomposed:
-                    _drop_from(tag)
-        for tag in soup.find_all("div"):
-            if not tag.decomposed and _is_outlook_desktop_separator(tag):
-                _drop_from(tag)
-        for selector in _QUOTE_SELECTORS:
-            for tag in soup.select(selector):
-                if not tag.decomposed:
-                    tag.decompose()
-    return _tidy(_render(soup))
+    hidden_by_css = _matching(soup, selectors) if selectors else set()
+
+    def visible(tag: Tag) -> _Verdict:
+        if tag.name in _DROP_TAGS or id(tag) in hidden_by_css:
+            return "skip"
+        if tag.has_attr("hidden") or _hides(_attr(tag, "style")):
+            return "skip"
+        return "keep"
+
+    def new_content(tag: Tag) -> _Verdict:
+        if visible(tag) == "skip":
+            return "skip"
+        tag_id = _attr(tag, "id")
+        if tag_id in _CUT_IDS or _is_outlook_desktop_separator(tag):
+            return "stop"
+        if tag.name == "blockquote" or tag_id in _QUOTE_IDS:
+            return "skip"
+        if not _QUOTE_CLASSES.isdisjoint(_attr(tag, "class").split()):
+            return "skip"
+        return "keep"
+
+    return _tidy(_render(soup, new_content)), _tidy(_render(soup, visible))
 
 
 def _attr(tag: Tag, name: str) -> str:
@@ -493,6 +518,8 @@ def _declarations(css: str) -> dict[str, str]:
 
 def _hides(css: str) -> bool:
     """Whether inline CSS declarations make an element invisible."""
+    if ":" not in css:
+        return False
     d = _declarations(css)
     if d.get("display") == "none" or d.get("visibility") in {"hidden", "collapse"}:
         return True
@@ -504,57 +531,69 @@ def _hides(css: str) -> bool:
         _ZERO.match(d.get(prop, "x")) for prop in ("height", "max-height", "width", "max-width")
     ):
         return True
-    return any(
-        _FAR_OFFSCREEN.match(d.get(prop, "x")) for prop in ("left", "top", "text-indent")
-    )
+    return any(_FAR_OFFSCREEN.match(d.get(prop, "x")) for prop in ("left", "top", "text-indent"))
+
+
+def _without_at_rules(css: str) -> str:
+    """CSS with @-rules removed (a rule that only hides in a media query is not hidden)."""
+    out: list[str] = []
+    i = 0
+    while i < len(css):
+        if css[i] != "@":
+            out.append(css[i])
+            i += 1
+            continue
+        j = i
+        while j < len(css) and css[j] not in "{;":
+            j += 1
+        if j < len(css) and css[j] == "{":
+            depth = 0
+            while j < len(css):
+                depth += {"{": 1, "}": -1}.get(css[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+        i = j + 1
+    return "".join(out)
 
 
 def _hidden_selectors(css: str) -> list[str]:
-    """Simple selectors that a `<style>` block hides (rules inside @-blocks are ignored)."""
-    css = _CSS_COMMENT.sub("", css)
-    top_level: list[str] = []
-    depth = 0
-    at_block_depth: int | None = None
-    for char in css:
-        if char == "{":
-            depth += 1
-            if at_block_depth is None and depth == 1 and "@" in "".join(top_level).split("}")[-1]:
-                at_block_depth = depth
-        elif char == "}":
-            if at_block_depth is not None and depth == at_block_depth:
-                at_block_depth = None
-                depth -= 1
-                top_level.append("}")
-                continue
-            depth -= 1
-        if at_block_depth is None:
-            top_level.append(char)
+    """Simple selectors that a `<style>` block hides at top level."""
     selectors: list[str] = []
-    for selector_text, body in _CSS_RULE.findall("".join(top_level)):
-        if "@" in selector_text or not _hides(body):
+    for selector_text, body in _CSS_RULE.findall(_without_at_rules(_CSS_COMMENT.sub("", css))):
+        if not _hides(body):
             continue
         for selector in selector_text.split(","):
             selector = selector.strip()
-            if selector and selector not in {"*", "html", "body"}:
-                if _SIMPLE_SELECTOR.match(selector):
-                    selectors.append(selector)
+            if selector not in {"", "*", "html", "body"} and _SIMPLE_SELECTOR.match(selector):
+                selectors.append(selector)
     return selectors
 
 
-def _drop_hidden(soup: BeautifulSoup, selectors: Iterable[str]) -> None:
-    for tag in soup.find_all(True):
-        if tag.decomposed:
-            continue
-        if tag.has_attr("hidden") or _hides(_attr(tag, "style")):
-            tag.decompose()
+def _matching(soup: BeautifulSoup, selectors: list[str]) -> set[int]:
+    """ids of the elements a list of CSS selectors matches (class/id selectors matched fast)."""
+    simple: list[tuple[str | None, str, str]] = []
+    matched: set[int] = set()
     for selector in selectors:
+        parts = _CLASS_OR_ID_SELECTOR.match(selector)
+        if parts:
+            simple.append((parts.group(1), parts.group(2), parts.group(3)))
+            continue
         try:
-            matches = soup.select(selector)
+            matched.update(id(tag) for tag in soup.select(selector))
         except Exception:  # soupsieve rejects a selector we could not vet: ignore it
             continue
-        for tag in matches:
-            if not tag.decomposed:
-                tag.decompose()
+    if simple:
+        for tag in soup.find_all(True):
+            classes = _attr(tag, "class").split()
+            tag_id = _attr(tag, "id")
+            for name, kind, value in simple:
+                if name is not None and tag.name.lower() != name.lower():
+                    continue
+                if (kind == "." and value in classes) or (kind == "#" and value == tag_id):
+                    matched.add(id(tag))
+                    break
+    return matched
 
 
 def _is_outlook_desktop_separator(tag: Tag) -> bool:
@@ -563,16 +602,6 @@ def _is_outlook_desktop_separator(tag: Tag) -> bool:
     if "border-top:solid" not in style:
         return False
     return bool(_OUTLOOK_HEADER.match(tag.get_text(" ", strip=True)))
-
-
-def _drop_from(tag: Tag) -> None:
-    """Remove `tag` and everything after it in document order."""
-    node: PageElement | None = tag
-    while node is not None and not isinstance(node, BeautifulSoup):
-        for sibling in list(node.next_siblings):
-            sibling.extract()
-        node = node.parent
-    tag.decompose()
 
 
 class _TextBuilder:
@@ -619,8 +648,11 @@ class _TextBuilder:
 _WHITESPACE = re.compile(r"[ \t\n\r\f]+")
 
 
-def _render(soup: BeautifulSoup) -> str:
-    """Walk the tree iteratively (deeply nested mail HTML must not hit the recursion limit)."""
+def _render(soup: BeautifulSoup, verdict: Callable[[Tag], _Verdict]) -> str:
+    """Walk the tree in document order, pruning what `verdict` skips and ending at "stop".
+
+    Iterative, so deeply nested mail HTML cannot hit the recursion limit.
+    """
     out = _TextBuilder()
     pre_depth = 0
     stack: list[tuple[PageElement, bool]] = [(soup, False)]
@@ -642,6 +674,12 @@ def _render(soup: BeautifulSoup) -> str:
             elif name in _BLOCK_TAGS:
                 out.block(1)
             continue
+        if node is not soup:
+            decision = verdict(node)
+            if decision == "stop":
+                break
+            if decision == "skip":
+                continue
         if name == "br":
             out.line_break()
             continue
@@ -725,10 +763,9 @@ _WROTE = (
     r"|napisał(?:\(a\))?|pisze|skrev|kirjoitti|napsal(?:\(a\))?|написал(?:\(а\))?|写道|書きました)"
 )
 _ATTRIBUTION = re.compile(rf"^.{{0,400}}?\d.{{0,400}}?{_WROTE}.{{0,200}}?[:：]\s*$", re.IGNORECASE)
+_MAX_ATTRIBUTION = 400  # longer lines are content, and keep the regexes cheap
 _ATTRIBUTION_EVIDENCE = re.compile(r"@|\d{1,2}[:.h]\d{2}\b")
-_GENERIC_ATTRIBUTION = re.compile(
-    rf"(?:@|\d{{1,2}}:\d{{2}}|{_WROTE}).*[:：]\s*$", re.IGNORECASE
-)
+_GENERIC_ATTRIBUTION = re.compile(rf"(?:@|\d{{1,2}}:\d{{2}}|{_WROTE}).*[:：]\s*$", re.IGNORECASE)
 
 
 def strip_reply(text: str) -> str:
@@ -761,7 +798,11 @@ def _strip(text: str) -> str:
                 continue
             if _ATTRIBUTION_EVIDENCE.search(" ".join(lines[i:end])):
                 break
-        if _quote_follows(lines, i + 1) and _GENERIC_ATTRIBUTION.search(line.strip()):
+        if (
+            len(line) <= _MAX_ATTRIBUTION
+            and _quote_follows(lines, i + 1)
+            and _GENERIC_ATTRIBUTION.search(line.strip())
+        ):
             i += 1
             continue
         kept.append(line)
@@ -805,6 +846,8 @@ def _attribution_end(lines: list[str], i: int) -> int | None:
         if not lines[end].strip() or (end > i and _QUOTED.match(lines[end])):
             return None
         joined = f"{joined} {lines[end].strip()}".strip()
+        if len(joined) > _MAX_ATTRIBUTION:
+            return None
         if _ATTRIBUTION.match(joined):
             return end + 1
     return None
@@ -821,7 +864,7 @@ def _quote_follows(lines: list[str], start: int) -> bool:
 # --------------------------------------------------------------------------- whitespace
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"), None)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _SPACES = re.compile(r"[ \t\xa0\u1680\u2000-\u200a\u202f\u205f]+")
 _LINE_SEPARATORS = re.compile(r"\r\n|[\r\f\u2028\u2029\x85]")
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -833,7 +876,3 @@ def _tidy(text: str) -> str:
     text = _CONTROL.sub("", text)
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
-
-
-def _iter_nonblank(lines: Iterable[str]) -> Iterator[str]:  # pragma: no cover - helper
-    return (line for line in lines if line.strip())

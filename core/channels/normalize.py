@@ -6,9 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from typing import TYPE_CHECKING
-if TYPE_CHECKING:
-    from core.channels.email import ParsedEmail
+from core.channels.email import ParsedEmail
 from core.conversations.schemas import MessageIn
 from core.errors import InvalidInput
 

@@ -76,7 +76,9 @@ class ConversationRepository:
         return list(self.session.scalars(query.order_by(Message.sent_at.desc()).limit(limit)))
 
     def message_ids_of_customer(self, customer_id: str) -> list[str]:
-        return list(self.session.scalars(select(Message.id).where(Message.customer_id == customer_id)))
+        return list(
+            self.session.scalars(select(Message.id).where(Message.customer_id == customer_id))
+        )
 
     def move_customer(self, source_id: str, target_id: str) -> None:
         """Re-point every conversation and message of `source_id` to `target_id`."""
@@ -100,7 +102,9 @@ class ConversationRepository:
                     and_(Message.status == "processing", Message.lease_expires_at < now),
                 ),
             )
-            .values(status="processing", attempts=Message.attempts + 1, lease_expires_at=lease_until)
+            .values(
+                status="processing", attempts=Message.attempts + 1, lease_expires_at=lease_until
+            )
             .returning(Message.id)
             .execution_options(synchronize_session=False)
         )

@@ -84,9 +84,7 @@ class ConversationService:
 
     def _record(self, data: MessageIn, identifiers: Sequence[Any], now: datetime) -> Message:
         sent_at = data.sent_at or now
-        resolution = self.identity.resolve(
-            identifiers, data.sender.name, data.sender.account, now
-        )
+        resolution = self.identity.resolve(identifiers, data.sender.name, data.sender.account, now)
         customer = resolution.customer
         conversation = self._thread(customer.id, data, sent_at)
         message = Message(

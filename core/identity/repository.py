@@ -85,9 +85,7 @@ class IdentityRepository:
     def add_event(self, event: CustomerEvent) -> None:
         self.session.add(event)
 
-    def events(
-        self, customer_id: str, before: datetime | None, limit: int
-    ) -> list[CustomerEvent]:
+    def events(self, customer_id: str, before: datetime | None, limit: int) -> list[CustomerEvent]:
         query = select(CustomerEvent).where(CustomerEvent.customer_id == customer_id)
         if before is not None:
             query = query.where(CustomerEvent.created_at < before)

@@ -70,7 +70,9 @@ def normalize_handle(raw: str, channel: str, region: str) -> Identifier:
         digits = text if text.startswith("+") else "+" + text
         return Identifier("phone", normalize_phone(digits, region, field="sender.handle"))
     if not text or not _HANDLE_RE.match(text):
-        raise InvalidInput(f"sender.handle is not a valid {platform} handle: {raw!r}", "sender.handle")
+        raise InvalidInput(
+            f"sender.handle is not a valid {platform} handle: {raw!r}", field="sender.handle"
+        )
     if platform == "twitter":
         text = "@" + text.lstrip("@").lower()
     elif platform == "instagram":
@@ -82,7 +84,9 @@ def normalize_customer_ref(raw: str) -> str:
     """A CRM reference, trimmed; case is kept (CRMs differ)."""
     text = raw.strip()
     if not text or len(text) > 200:
-        raise InvalidInput("sender.customer_ref must be 1-200 characters", field="sender.customer_ref")
+        raise InvalidInput(
+            "sender.customer_ref must be 1-200 characters", field="sender.customer_ref"
+        )
     return text
 
 

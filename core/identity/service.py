@@ -33,9 +33,7 @@ class Resolution:
     conflicts: list[str] = field(default_factory=list)  # other customers' ids
 
 
-def sender_identifiers(
-    sender: Mapping[str, Any], channel: str, region: str
-) -> list[Identifier]:
+def sender_identifiers(sender: Mapping[str, Any], channel: str, region: str) -> list[Identifier]:
     """Every identifier in a v1 `sender`, normalized, strongest first."""
     found: list[Identifier] = []
     if sender.get("customer_ref"):

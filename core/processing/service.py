@@ -75,7 +75,11 @@ class MessageProcessor:
         outcome = Outcome()
         for item in items:
             message = by_id.get(item.message_id)
-            if message is None or message.status != "processing" or message.attempts != item.attempt:
+            if (
+                message is None
+                or message.status != "processing"
+                or message.attempts != item.attempt
+            ):
                 outcome.skipped.append(item.message_id)
                 continue
             message.lease_expires_at = None

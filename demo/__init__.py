@@ -1,0 +1,1 @@
+"""The demo company (Northwind Outfitters): data files and their loader."""
