@@ -75,8 +75,8 @@ class Container:
     def vector_store(self) -> VectorStore:
         from adapters.vectorstore.chroma import ChromaVectorStore, make_client
 
-        client = make_client(self.settings.chroma_url, self.settings.chroma_path)
-        return ChromaVectorStore(client, self.embedder)
+        url, path = self.settings.chroma_url, self.settings.chroma_path
+        return ChromaVectorStore(lambda: make_client(url, path), self.embedder)
 
     @cached_property
     def history(self) -> HistoryIndex:

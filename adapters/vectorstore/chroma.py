@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -76,27 +76,43 @@ def make_client(url: str | None, path: Path) -> Any:
 class ChromaVectorStore:
     """Implements core.ports.VectorStore; collections use cosine distance."""
 
-    def __init__(self, client: Any, embedder: Embedder) -> None:
-        self.client = client
+    def __init__(self, client_factory: Callable[[], Any], embedder: Embedder) -> None:
+        self.client_factory = client_factory
         self.ef = ThreadlineEmbeddingFunction(embedder)
+        self._client: Any = None
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """Connects on first use, so a server that is down is a transient error, not a crash."""
+        if self._client is None:
+            self._client = self._call(self.client_factory)
+        return self._client
 
     def _collection(self, name: str) -> Any:
         with self._lock:
             coll = self._collections.get(name)
             if coll is None:
-                coll = self.client.get_or_create_collection(
-                    name, embedding_function=self.ef, metadata={"hnsw:space": "cosine"}
+                coll = self._call(
+                    self.client.get_or_create_collection,
+                    name,
+                    embedding_function=self.ef,
+                    metadata={"hnsw:space": "cosine"},
                 )
                 self._collections[name] = coll
             return coll
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    @staticmethod
+    def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise TransientError(f"vector store unreachable: {exc}") from exc
+        except ValueError as exc:
+            if "Could not connect" in str(exc):  # what chromadb.HttpClient raises when down
+                raise TransientError(f"vector store unreachable: {exc}") from exc
+            raise
         except Exception as exc:
             if type(exc).__module__.startswith(("httpx", "httpcore")):
                 raise TransientError(f"vector store unreachable: {exc}") from exc
@@ -112,7 +128,7 @@ class ChromaVectorStore:
     ) -> None:
         if not ids:
             return
-        coll = self._call(self._collection, collection)
+        coll = self._collection(collection)
         self._call(
             coll.upsert,
             ids=list(ids),
@@ -124,7 +140,7 @@ class ChromaVectorStore:
     def update_metadata(
         self, collection: str, ids: Sequence[str], metadatas: Sequence[Metadata]
     ) -> None:
-        coll = self._call(self._collection, collection)
+        coll = self._collection(collection)
         present = set(self._call(coll.get, ids=list(ids), include=[])["ids"])
         pairs = [(i, dict(m)) for i, m in zip(ids, metadatas, strict=True) if i in present]
         if pairs:
@@ -137,7 +153,7 @@ class ChromaVectorStore:
         k: int,
         where: Mapping[str, object] | None = None,
     ) -> list[VectorHit]:
-        coll = self._call(self._collection, collection)
+        coll = self._collection(collection)
         result = self._call(
             coll.query,
             query_embeddings=[list(embedding)],
@@ -160,11 +176,11 @@ class ChromaVectorStore:
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         if ids:
-            coll = self._call(self._collection, collection)
+            coll = self._collection(collection)
             self._call(coll.delete, ids=list(ids))
 
     def count(self, collection: str) -> int:
-        coll = self._call(self._collection, collection)
+        coll = self._collection(collection)
         return int(self._call(coll.count))
 
     def ping(self) -> None:

@@ -239,7 +239,7 @@ StartWorker = Callable[..., Worker]
 
 
 @contextmanager
-def make_api(container: Container) -> Iterator[Api]:
+def make_api(container: Container, raise_server_exceptions: bool = True) -> Iterator[Api]:
     """Keys for every role and a TestClient over `container`; closes it afterwards."""
     keys = {}
     with container.session() as session:
@@ -248,7 +248,8 @@ def make_api(container: Container) -> Iterator[Api]:
         session.commit()
     set_container(container)
     try:
-        with TestClient(create_app(container)) as client:
+        app = create_app(container)
+        with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
             yield Api(client, keys)
     finally:
         container.close()

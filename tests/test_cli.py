@@ -1,0 +1,120 @@
+"""The `threadline` CLI as a person runs it: run, keys create, migrate, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent / "threadline"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
+    env["THREADLINE_DATA_DIR"] = str(data_dir)
+    env["THREADLINE_SWEEP_INTERVAL_SECONDS"] = "1"
+    return env
+
+
+@pytest.mark.slow
+def test_run_serves_the_api_with_a_printed_admin_key(tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "var"
+    proc = subprocess.Popen(
+        [str(BIN), "run", "--host", "127.0.0.1", "--port", str(port)],
+        env=env_for(data),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        key = None
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while key is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            found = re.search(r"(tl_[A-Za-z0-9_\-]+)", line)
+            key = found.group(1) if found else None
+        assert key, "no admin key printed"
+        base = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {key}"}
+        resp = httpx.post(
+            f"{base}/v1/messages?wait=true",
+            headers=headers,
+            json={"channel": "sms", "sender": {"phone": "+14155550123"}, "text": "hello"},
+            timeout=60,
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["status"] == "processed"
+        assert httpx.get(f"{base}/readyz", headers=headers).status_code == 200
+        docs = httpx.get(f"{base}/docs")
+        assert docs.status_code == 200
+        asset = re.search(r'src="([^"]+\.js)"', docs.text)
+        assert asset and httpx.get(base + asset.group(1)).status_code == 200  # served locally
+        assert (data / "threadline.db").exists() and (data / "chroma").is_dir()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    # A second start does not print a new key (one exists already).
+    second = subprocess.run(
+        [str(BIN), "keys", "create", "--role", "agent", "--name", "Ana", "--json"],
+        env=env_for(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 0, second.stderr
+    created = json.loads(second.stdout)
+    assert created["role"] == "agent" and created["key"].startswith("tl_")
+
+
+def test_keys_create_rejects_unknown_role(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "var")
+    subprocess.run([str(BIN), "migrate"], env=env, check=True, capture_output=True, timeout=60)
+    bad = subprocess.run(
+        [str(BIN), "keys", "create", "--role", "wizard"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert "unknown role" in bad.stdout + bad.stderr
+
+
+@pytest.mark.slow
+def test_demo_loads_the_sample_company_and_is_idempotent(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "var")
+    first = subprocess.run(
+        [str(BIN), "demo", "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert summary["customers"] >= 40 and summary["messages_new"] >= 250
+    assert summary["statuses"] == {"processed": summary["messages_new"]}
+    again = subprocess.run(
+        [str(BIN), "demo", "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
+    summary2 = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary2["messages_new"] == 0
+    assert summary2["messages_duplicate"] == summary["messages_new"]
