@@ -671,7 +671,7 @@ def run_inproc(tmp: Path, bodies: list[dict[str, Any]], repeats: int) -> InprocR
                 raise BenchError(f"run_batch processed {processed} of {len(ids)} messages")
 
         # Warm-up: model kernels, SQLAlchemy statement caches, the Chroma collection.
-        model.encode(texts[:64], batch_size=settings.embedding_batch_size)
+        model.encode(texts[:64], batch_size=settings.embedding_batch_size, show_progress_bar=False)
         warm_ids, _ = ingest(
             [{**b, "external_id": f"{b.get('external_id')}.warm"} for b in bodies[:16]]
         )
@@ -994,7 +994,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[bench] {name}: starting", file=sys.stderr, flush=True)
             try:
                 result = runners[name](tmp, bodies, warm, args)
-            except (BenchError, OSError, subprocess.SubprocessError) as exc:
+            except Exception as exc:  # noqa: BLE001 - report it, run the other parts
                 failed = True
                 result = EngineResult(name, n, error=f"{type(exc).__name__}: {exc}")
                 print(f"[bench] {name} failed: {exc}", file=sys.stderr, flush=True)
@@ -1004,9 +1004,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("[bench] in process: starting", file=sys.stderr, flush=True)
             try:
                 report.inproc = run_inproc(tmp, bodies, args.repeats)
-            except BenchError as exc:
+            except Exception as exc:  # noqa: BLE001 - report it with the other parts
                 failed = True
-                report.inproc = InprocResult(n, args.repeats, 0, 0, error=str(exc))
+                report.inproc = InprocResult(
+                    n, args.repeats, 0, 0, error=f"{type(exc).__name__}: {exc}"
+                )
+                print(f"[bench] in process failed: {exc}", file=sys.stderr, flush=True)
     finally:
         if args.keep:
             print(f"[bench] kept {tmp}", file=sys.stderr)

@@ -97,8 +97,11 @@ class RelatedOut(BaseModel):
 
 @router.get("/{message_id}/related", response_model=RelatedOut, dependencies=[Reader])
 def get_related(
-    message_id: str, uow: UowDep, k: Annotated[int, Query(ge=1, le=50)] = 5
+    message_id: str,
+    uow: UowDep,
+    k: Annotated[int | None, Query(ge=1, le=50, description="Default THREADLINE_RELATED_K")] = None,
 ) -> RelatedOut:
     """The customer's earlier messages (any channel) most related to this one."""
+    k = k or uow.container.settings.related_k
     items = related_messages(uow.session, uow.container.history, message_id, k)
     return RelatedOut(message_id=message_id, items=items)
