@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -12,6 +13,8 @@ from adapters.container import Container
 from core.auth.models import ApiKey
 from core.auth.service import Role, authenticate, authorize
 from core.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 
 class UnsupportedMediaType(DomainError):
@@ -43,7 +46,11 @@ class UnitOfWork:
         self.session.commit()
         pending, self._after_commit = self._after_commit, []
         for fn in pending:
-            fn()
+            try:
+                fn()
+            except Exception:
+                # The data is committed; the sweeper re-queues what could not be sent.
+                log.exception("after-commit job failed; the sweeper will pick the work up")
 
     def close(self) -> None:
         self.session.rollback()

@@ -18,7 +18,12 @@ class IdentityRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get_customer(self, customer_id: str) -> Customer | None:
+    def get_customer(self, customer_id: str, lock: bool = False) -> Customer | None:
+        """`lock` holds the row until commit (PostgreSQL), serializing one customer's ingests."""
+        if lock:
+            self.session.execute(
+                select(Customer.id).where(Customer.id == customer_id).with_for_update()
+            )
         return self.session.get(Customer, customer_id)
 
     def find_identities(self, identifiers: Sequence[Identifier]) -> list[Identity]:

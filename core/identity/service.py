@@ -77,7 +77,8 @@ class IdentityService:
             if identity is not None and identity.customer_id not in owners:
                 owners.append(identity.customer_id)
         if owners:
-            customer = self.repo.get_customer(owners[0])
+            # Locked so that two messages of one customer pick or open one conversation.
+            customer = self.repo.get_customer(owners[0], lock=True)
             assert customer is not None
             resolution = Resolution(customer=customer)
         else:
