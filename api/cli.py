@@ -89,6 +89,10 @@ def worker(
         start_http_server(s.worker_metrics_port, addr=s.host)
     if s.queue == "celery":
         from workers.celery_app import app as celery_app
+        from workers.celery_app import warm_up
+
+        if concurrency == 1:
+            warm_up()  # the solo pool runs tasks in this process
 
         argv = ["worker", "--loglevel", s.log_level.upper(), "-Q", "threadline"]
         argv += [

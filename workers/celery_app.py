@@ -22,11 +22,17 @@ app = container.celery_app
 
 
 @worker_process_init.connect
-def _one_torch_thread(**_: Any) -> None:
+def _prepare_child(**_: Any) -> None:
     # Prefork children share the machine's cores; one torch thread each avoids contention.
     import torch
 
     torch.set_num_threads(1)
+    warm_up()
+
+
+def warm_up() -> None:
+    """Load the embedding model before the first task, not inside its lease (~8 s cold)."""
+    get_container().embedder.embed(["warm-up"])
 
 
 @app.task(

@@ -25,7 +25,12 @@ def make_celery_app(settings: Settings) -> Celery:
         # Redelivery of a task whose worker died; the sweeper usually gets there first.
         broker_transport_options={"visibility_timeout": max(60, int(settings.lease_seconds * 2))},
         beat_schedule={
-            "sweep": {"task": TaskName.SWEEP.value, "schedule": settings.sweep_interval_seconds}
+            "sweep": {
+                "task": TaskName.SWEEP.value,
+                "schedule": settings.sweep_interval_seconds,
+                # A sweep that waited longer than one interval is superseded by the next.
+                "options": {"expires": settings.sweep_interval_seconds},
+            }
         },
         worker_hijack_root_logger=False,
     )

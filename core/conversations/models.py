@@ -55,6 +55,7 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(20), default="received")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_expires_at: Mapped[datetime | None]
+    requeued_at: Mapped[datetime | None]  # last time the sweeper sent it again
     error: Mapped[str | None] = mapped_column(Text)
     indexed_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]

@@ -89,14 +89,17 @@ class ConversationRepository:
 
     # --- processing -------------------------------------------------------------------
 
-    def claim(self, ids: Sequence[str], now: datetime, lease_until: datetime) -> list[str]:
-        """Atomically take messages that are waiting or whose lease ran out."""
+    def claim(
+        self, ids: Sequence[str], now: datetime, lease_until: datetime, max_attempts: int
+    ) -> list[str]:
+        """Atomically take messages that are waiting or whose lease ran out (attempts left)."""
         if not ids:
             return []
         result = self.session.execute(
             update(Message)
             .where(
                 Message.id.in_(ids),
+                Message.attempts < max_attempts,
                 or_(
                     Message.status == "received",
                     and_(Message.status == "processing", Message.lease_expires_at < now),
@@ -110,16 +113,20 @@ class ConversationRepository:
         )
         return list(result.scalars())
 
-    def stuck_ids(self, now: datetime, received_before: datetime, limit: int) -> list[str]:
-        """Messages a worker should have finished: lease expired, or never picked up."""
+    def stuck_ids(self, now: datetime, before: datetime, limit: int) -> list[str]:
+        """Messages a worker should have finished: lease expired, or never picked up.
+
+        A message the sweeper already re-sent after `before` is left to that task.
+        """
         return list(
             self.session.scalars(
                 select(Message.id)
                 .where(
                     or_(
                         and_(Message.status == "processing", Message.lease_expires_at < now),
-                        and_(Message.status == "received", Message.received_at < received_before),
-                    )
+                        and_(Message.status == "received", Message.received_at < before),
+                    ),
+                    or_(Message.requeued_at.is_(None), Message.requeued_at < before),
                 )
                 .order_by(Message.received_at)
                 .limit(limit)

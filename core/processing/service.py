@@ -45,7 +45,9 @@ class MessageProcessor:
     def claim(self, session: Session, ids: Sequence[str], now: datetime) -> list[WorkItem]:
         """Take the messages no other worker holds; returns snapshots to work on."""
         repo = ConversationRepository(session)
-        claimed = repo.claim(list(dict.fromkeys(ids)), now, now + self.policy.lease)
+        claimed = repo.claim(
+            list(dict.fromkeys(ids)), now, now + self.policy.lease, self.policy.max_attempts
+        )
         items = []
         for m in repo.messages_by_ids(claimed):
             items.append(
@@ -120,6 +122,7 @@ class MessageProcessor:
                 MESSAGES_REQUEUED.labels("gave_up").inc()
                 continue
             MESSAGES_REQUEUED.labels(message.status).inc()
+            message.requeued_at = now
             requeue.append(message.id)
         session.flush()
         return requeue

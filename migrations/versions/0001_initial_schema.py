@@ -202,6 +202,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("lease_expires_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("requeued_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("indexed_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("processed_at", core.db.UTCDateTime(timezone=True), nullable=True),

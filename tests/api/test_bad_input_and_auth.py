@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api
+from tests.helpers import Api
 
 GOOD = {"channel": "chat", "sender": {"handle": "v-1"}, "text": "hello"}
 

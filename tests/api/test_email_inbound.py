@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api
+from tests.helpers import Api
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "email"
 RFC822 = {"Content-Type": "message/rfc822"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import Api
+from tests.helpers import Api
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

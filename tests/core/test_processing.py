@@ -15,7 +15,7 @@ from core.conversations.models import Message
 from core.conversations.schemas import MessageIn
 from core.conversations.service import ConversationService
 from core.retrieval.history import COLLECTION
-from tests.conftest import make_database
+from tests.helpers import make_database
 from workers.tasks import run_batch, sweep
 
 

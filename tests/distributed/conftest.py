@@ -13,9 +13,9 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 import redis
@@ -23,11 +23,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from adapters.container import Container
-from tests.conftest import Api
 from tests.distributed.support import (
     CHROMA,
     REDIS_OWNER_KEY,
-    ROOT,
     THREADLINE,
     ChromaServer,
     RedisDb,
@@ -39,15 +37,16 @@ from tests.distributed.support import (
     stop_group,
     tail,
 )
+from tests.helpers import Api, make_database
 from tests.services import REDIS_HOST, REDIS_PORT, require_postgres, require_redis
 
 _LOGS_KEY = pytest.StashKey[list[tuple[str, Path]]]()
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     """Attach the logs of the test's processes to its report when it fails."""
-    outcome = yield
+    outcome: Any = yield
     report = outcome.get_result()
     if report.failed:
         for title, path in item.stash.get(_LOGS_KEY, []):
@@ -119,23 +118,8 @@ def redis_db() -> Iterator[RedisDb]:
             r.flushdb()
 
 
-def _root_conftest(config: pytest.Config) -> ModuleType:
-    """tests/conftest.py as pytest loaded it.
-
-    `from tests.conftest import make_database` would run a second copy of that module, whose
-    template database the session fixture of the loaded copy never drops.
-    """
-    target = ROOT / "tests" / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        file = getattr(plugin, "__file__", None)
-        if file and Path(file).resolve() == target:
-            return plugin  # type: ignore[no-any-return]
-    raise RuntimeError("tests/conftest.py is not loaded as a conftest plugin")
-
-
 @pytest.fixture
 def stack(
-    pytestconfig: pytest.Config,
     tmp_path: Path,
     chroma_server: ChromaServer,
     redis_db: RedisDb,
@@ -143,8 +127,6 @@ def stack(
     """A fresh PostgreSQL database, an empty Redis database, an empty Chroma server."""
     require_postgres()
     require_redis()
-    make_database: Callable[[str, Path], tuple[str, Callable[[], None]]]
-    make_database = _root_conftest(pytestconfig).make_database
     url, drop = make_database("postgres", tmp_path)
     redis_db.reset()
     client = chroma_server.client()

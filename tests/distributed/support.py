@@ -28,7 +28,7 @@ from adapters.container import Container, set_container
 from api.app import create_app
 from core.auth.service import create_key
 from core.config import Settings
-from tests.conftest import Api
+from tests.helpers import Api
 from tests.services import REDIS_HOST, REDIS_PORT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,9 +177,6 @@ class Stack:
             ANONYMIZED_TELEMETRY="False",
             PYTHONUNBUFFERED="1",
         )
-        # The venv's editable install may predate packages added to the tree since (it then
-        # maps only `core`): keep the source tree importable for the console script.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         return env
 
     def rows(self, sql: str, **params: Any) -> list[Any]:

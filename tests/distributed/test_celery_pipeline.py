@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from adapters.container import Container
-from tests.conftest import Api
 from tests.distributed.support import Stack, StartWorker, free_port, make_api, wait_until
+from tests.helpers import Api
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
 from tests.distributed.support import LEASE_SECONDS, Stack, StartWorker, wait_until
+from tests.helpers import Api
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
