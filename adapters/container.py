@@ -129,6 +129,11 @@ class Container:
             sweep_interval=s.sweep_interval_seconds,
         )
 
+    def warm_up(self) -> None:
+        """Load the embedding model and the vector store client code now, in this thread."""
+        self.embedder.embed(["warm-up"])
+        import adapters.vectorstore.chroma  # noqa: F401 - imports chromadb
+
     def start_local_workers(self) -> None:
         """Start in-process workers (queue=local only)."""
         start = getattr(self.queue, "start", None)

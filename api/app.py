@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,11 +20,11 @@ def create_app(container: Container | None = None, start_workers: bool = True) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if start_workers and container.settings.queue == "local":
+            # Load the model and import the vector store before any worker thread starts:
+            # numpy, torch and chromadb imported from two threads at once can break an import
+            # for the life of the process. Costs a few seconds at start, once.
+            container.warm_up()
             container.start_local_workers()
-            # Load the model now rather than on the first message (~8 s cold).
-            threading.Thread(
-                target=container.embedder.embed, args=(["warm-up"],), daemon=True
-            ).start()
         yield
         if start_workers:
             container.close()

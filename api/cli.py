@@ -94,7 +94,9 @@ def worker(
         if concurrency == 1:
             warm_up()  # the solo pool runs tasks in this process
 
-        argv = ["worker", "--loglevel", s.log_level.upper(), "-Q", "threadline"]
+        from adapters.queue.celery_queue import QUEUE, SWEEP_QUEUE
+
+        argv = ["worker", "--loglevel", s.log_level.upper(), "-Q", f"{QUEUE},{SWEEP_QUEUE}"]
         argv += [
             "--pool",
             "prefork" if concurrency > 1 else "solo",

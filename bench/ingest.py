@@ -78,6 +78,10 @@ class BenchError(RuntimeError):
     """A stage of the benchmark could not complete."""
 
 
+class WarmupFailed(BenchError):
+    """The server came up but could not process the warm-up message."""
+
+
 # --- small helpers --------------------------------------------------------------------------
 
 
@@ -311,6 +315,8 @@ class EngineResult:
     batches: float = 0.0
     requeued: float = 0.0
     step_s: dict[str, float] = field(default_factory=dict)
+    start_failures: list[str] = field(default_factory=list)
+    tracebacks: int = 0
     error: str | None = None
 
 
@@ -345,7 +351,8 @@ def drive(
             time.sleep(0.25)
             resp = client.get(f"/v1/messages/{warm_id}")
         if resp.json()["status"] != "processed":
-            raise BenchError(f"the warm-up message failed: {resp.text}")
+            error = (resp.json().get("message") or resp.json()).get("error")
+            raise WarmupFailed(f"the warm-up message failed: {error}")
         result.warm_s = time.perf_counter() - started
         before = metrics()
 
@@ -405,38 +412,61 @@ def drive(
 def run_embedded(
     tmp: Path, bodies: list[dict[str, Any]], warm: dict[str, Any], args: argparse.Namespace
 ) -> EngineResult:
+    """`threadline api` on a fresh data folder; started again (fresh) if it comes up broken."""
     result = EngineResult("embedded", len(bodies))
-    base = tmp / "embedded"
-    data = base / "data"
-    base.mkdir(parents=True)
-    env = subprocess_env(THREADLINE_DATA_DIR=str(data))
-    started = time.perf_counter()
-    run_cli(["migrate"], env, base)
-    key = integration_key(env, base)
-    port = free_port()
-    api = Proc("embedded-api", [THREADLINE, "api", "--port", str(port)], env, base)
-    db = MessageDb.sqlite(data / "threadline.db")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/healthz", [api], 120, "threadline api")
-        result.setup_s = time.perf_counter() - started
-        auth = {"Authorization": f"Bearer {key}"}
-        drive(
-            result,
-            url,
-            key,
-            bodies,
-            warm,
-            db,
-            [api],
-            lambda: scrape(f"{url}/metrics", auth),
-            args.concurrency,
-            args.timeout,
-        )
-    finally:
-        db.close()
-        api.stop()
-    return result
+    for attempt in range(1, 4):
+        base = tmp / f"embedded-{attempt}"
+        data = base / "data"
+        base.mkdir(parents=True)
+        env = subprocess_env(THREADLINE_DATA_DIR=str(data))
+        started = time.perf_counter()
+        run_cli(["migrate"], env, base)
+        key = integration_key(env, base)
+        port = free_port()
+        api = Proc("embedded-api", [THREADLINE, "api", "--port", str(port)], env, base)
+        db = MessageDb.sqlite(data / "threadline.db")
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_http(f"{url}/healthz", [api], 120, "threadline api")
+            result.setup_s = time.perf_counter() - started
+            auth = {"Authorization": f"Bearer {key}"}
+            drive(
+                result,
+                url,
+                key,
+                bodies,
+                warm,
+                db,
+                [api],
+                lambda: scrape(f"{url}/metrics", auth),  # noqa: B023 - used in this iteration
+                args.concurrency,
+                args.timeout,
+            )
+            result.tracebacks = count_tracebacks([api])
+            return result
+        except WarmupFailed as exc:
+            first = first_error(api.log)
+            result.start_failures.append(f"{exc} (server log: {first})")
+            print(f"[bench] embedded start {attempt} came up broken: {exc}", file=sys.stderr)
+        finally:
+            db.close()
+            api.stop()
+    raise BenchError(f"every embedded start came up broken: {result.start_failures}")
+
+
+def count_tracebacks(procs: Sequence[Proc]) -> int:
+    return sum(p.log.read_text(errors="replace").count("Traceback") for p in procs)
+
+
+def first_error(log: Path) -> str:
+    """The first exception line of a log (the line after a traceback's frames)."""
+    lines = log.read_text(errors="replace").splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            for follow in lines[i + 1 :]:
+                if follow and not follow.startswith(" "):
+                    return follow.strip()[:200]
+    return "no traceback"
 
 
 @contextlib.contextmanager
@@ -568,6 +598,7 @@ def run_celery(
             args.concurrency,
             args.timeout,
         )
+        result.tracebacks = count_tracebacks(procs)
     return result
 
 
@@ -696,6 +727,33 @@ def run_inproc(tmp: Path, bodies: list[dict[str, Any]], repeats: int) -> InprocR
 # --- report ---------------------------------------------------------------------------------
 
 
+def code_version() -> str:
+    """The commit measured, and whether tracked files differed from it (read-only git)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [
+                *("git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"),
+                *("--", ".", ":!bench", ":!docs"),  # the benchmark's own files do not count
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown commit"
+    return f"commit {head}" + (" with local changes to product files" if dirty else "")
+
+
 def machine() -> dict[str, str]:
     cpu, mem_kb = "unknown", 0
     with contextlib.suppress(OSError):
@@ -743,46 +801,64 @@ class Report:
     engines: list[EngineResult] = field(default_factory=list)
     inproc: InprocResult | None = None
     total_s: float = 0.0
+    code: str = ""
 
     def engine(self, name: str) -> EngineResult | None:
         return next((e for e in self.engines if e.engine == name and not e.error), None)
 
-    def e2e_rows(self) -> list[list[str]]:
-        rows = []
-        for e in self.engines:
-            label = {"embedded": "embedded default", "celery": "distributed (Celery)"}[e.engine]
-            if e.error:
-                rows.append([label, "failed: " + e.error.splitlines()[0][:80]] + [""] * 8)
-                continue
-            share = sum(e.step_s.values())
-            rows.append(
-                [
-                    label,
-                    f"{e.msgs_per_s:.1f}",
-                    f"{e.post_rate:.1f}",
-                    f"{e.post_p50_ms:.0f} / {e.post_p95_ms:.0f}",
-                    f"{e.drain_s:.1f}",
-                    f"{e.proc_p50_s:.2f} / {e.proc_p95_s:.2f}",
-                    f"{e.batches:.0f} ({e.n / e.batches:.1f})" if e.batches else "?",
-                    f"{100 * e.step_s.get('embed', 0) / share:.0f} %" if share else "?",
-                    ", ".join(f"{k} {v}" for k, v in sorted(e.statuses.items())),
-                    f"{e.retried} / {e.requeued:.0f}",
-                ]
-            )
-        return rows
+    LABELS = {"embedded": "embedded default", "celery": "distributed (Celery)"}
 
-    E2E_HEAD = [
-        "engine",
-        "msgs/s (first POST → last processed)",
-        "POST-only msgs/s",
-        "POST p50 / p95 (ms)",
-        "drain after last POST (s)",
-        "received → processed p50 / p95 (s)",
-        "pipeline batches (avg size)",
-        "embed share of step time",
-        "final statuses",
-        "retried / sweeper re-queued",
-    ]
+    def e2e_table(self) -> tuple[list[str], list[list[str]]]:
+        """Metrics as rows, one column per engine."""
+        head = ["", *(self.LABELS[e.engine] for e in self.engines)]
+        metrics: list[tuple[str, Callable[[EngineResult], str]]] = [
+            ("**msgs/s, first POST → last processed**", lambda e: f"**{e.msgs_per_s:.1f}**"),
+            ("POST-only msgs/s", lambda e: f"{e.post_rate:.1f}"),
+            ("POST latency p50 / p95 (ms)", lambda e: f"{e.post_p50_ms:.0f} / {e.post_p95_ms:.0f}"),
+            ("backlog drain after the last POST (s)", lambda e: f"{e.drain_s:.1f}"),
+            (
+                "received → processed p50 / p95 (s)",
+                lambda e: f"{e.proc_p50_s:.2f} / {e.proc_p95_s:.2f}",
+            ),
+            (
+                "pipeline batches (avg messages per batch)",
+                lambda e: f"{e.batches:.0f} ({e.n / e.batches:.1f})" if e.batches else "?",
+            ),
+            (
+                "step time: clean / embed / index (s)",
+                lambda e: " / ".join(f"{e.step_s.get(s, 0):.2f}" for s in STEPS),
+            ),
+            (
+                "embed share of step time",
+                lambda e: (
+                    f"{100 * e.step_s.get('embed', 0) / sum(e.step_s.values()):.0f} %"
+                    if sum(e.step_s.values())
+                    else "?"
+                ),
+            ),
+            (
+                "final statuses",
+                lambda e: ", ".join(f"{k} {v}" for k, v in sorted(e.statuses.items())),
+            ),
+            (
+                "retried (attempts > 1) / sweeper re-queued",
+                lambda e: f"{e.retried} / {e.requeued:.0f}",
+            ),
+            ("setup: migrate, key, processes up (s)", lambda e: f"{e.setup_s:.1f}"),
+            ("warm-up message incl. model load (s)", lambda e: f"{e.warm_s:.1f}"),
+            (
+                "server starts that came up broken",
+                lambda e: str(len(e.start_failures)),
+            ),
+            ("tracebacks in the process logs", lambda e: str(e.tracebacks)),
+        ]
+        rows = []
+        for name, get in metrics:
+            row = [name]
+            for e in self.engines:
+                row.append("failed" if e.error else get(e))
+            rows.append(row)
+        return head, rows
 
     def ratio_rows(self) -> list[tuple[str, str]]:
         emb, cel, ip = self.engine("embedded"), self.engine("celery"), self.inproc
@@ -826,7 +902,8 @@ class Report:
             "## Ingest throughput (`bench/ingest.py`)",
             "",
             f"- Run: {self.date}, {self.total_s:.0f} s, command "
-            f"`{self.command}`, N = {self.n} messages (the demo set, `demo/data/messages.json`).",
+            f"`{self.command}`, N = {self.n} messages (the demo set, `demo/data/messages.json`), "
+            f"code at {self.code}.",
             f"- Machine: {m['nproc']} cores (nproc; {m['affinity']} usable), {m['cpu']}, "
             f"{m['ram']} RAM, no GPU. Python {m['python']}, torch {m['torch']}, "
             f"sentence-transformers {m['sentence-transformers']}, chromadb {m['chromadb']}, "
@@ -846,16 +923,18 @@ class Report:
             "Timing starts at the first POST, after one warm-up message (`?wait=true`) has loaded "
             "the model; the last processed time is the largest `processed_at` in the database.",
             "",
-            "| " + " | ".join(self.E2E_HEAD) + " |",
-            "|" + "---|" * len(self.E2E_HEAD),
         ]
-        lines += ["| " + " | ".join(r) + " |" for r in self.e2e_rows()]
+        head, rows = self.e2e_table()
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|---|" + "---:|" * (len(head) - 1))
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
         for e in self.engines:
-            if not e.error:
-                steps = ", ".join(f"{s} {e.step_s.get(s, 0):.2f} s" for s in STEPS)
+            if e.error:
+                lines.append(f"\n{self.LABELS[e.engine]} failed: `{e.error.splitlines()[0]}`")
+            for failure in e.start_failures:
                 lines.append(
-                    f"\n{e.engine}: setup {e.setup_s:.1f} s (migrate, key, processes up), "
-                    f"warm-up message {e.warm_s:.1f} s; pipeline step time {steps}."
+                    f"\n{self.LABELS[e.engine]}: a server start came up broken and was "
+                    f"replaced by a fresh one: `{failure}`"
                 )
         ip = self.inproc
         lines += ["", "### Embedding: raw model against the pipeline, in process", ""]
@@ -902,12 +981,18 @@ class Report:
             f"{m['cpu']}, {m['ram']}, Python {m['python']}, torch {m['torch']}"
         )
         console.print(self.load_note())
-        table = Table(title="End to end over HTTP")
-        for head in self.E2E_HEAD:
-            table.add_column(head, overflow="fold")
-        for row in self.e2e_rows():
-            table.add_row(*row)
+        head, rows = self.e2e_table()
+        table = Table(title=f"End to end over HTTP, N={self.n}")
+        for i, name in enumerate(head):
+            table.add_column(name, justify="right" if i else "left")
+        for row in rows:
+            table.add_row(*(c.replace("**", "") for c in row))
         console.print(table)
+        for e in self.engines:
+            if e.error:
+                console.print(f"[red]{self.LABELS[e.engine]} failed:[/red] {e.error}")
+            for failure in e.start_failures:
+                console.print(f"[yellow]{self.LABELS[e.engine]} broken start:[/yellow] {failure}")
         ip = self.inproc
         if ip is not None:
             t = Table(title=f"In process, {ip.n} texts, median of {ip.repeats}")
@@ -983,6 +1068,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrency=args.concurrency,
         machine=machine(),
         load_start=os.getloadavg(),
+        code=code_version(),
     )
     run_id = uuid.uuid4().hex[:8]
     bodies, warm = load_bodies(n, run_id)

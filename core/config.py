@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     process_batch_size: int = Field(
         64,
         ge=1,
-        description="Messages a local worker takes at once (sorted by length, embedded together).",
+        description="Messages a worker takes at once and embeds in one call.",
     )
     task_time_limit: int = Field(300, ge=1, description="Celery hard time limit per task (s).")
     task_expires_seconds: int = Field(

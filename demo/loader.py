@@ -81,6 +81,8 @@ def load_demo(
         session.commit()
 
     if new_ids:
+        if container.settings.queue == "local":
+            container.warm_up()
         container.start_local_workers()
         container.queue.enqueue_messages(new_ids)
         _wait_processed(container, new_ids, progress, wait_seconds)

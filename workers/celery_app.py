@@ -46,8 +46,9 @@ def warm_up() -> None:
     max_retries=container.settings.max_attempts,
 )
 def process_message(self: Any, message_id: str) -> None:
-    """Process one message; transient failures (database, vector store) are retried."""
-    retry = process_batch(get_container(), [message_id])
+    """Process one message (and waiting ones with it); transient failures are retried."""
+    c = get_container()
+    retry = process_batch(c, [message_id], extra=c.settings.process_batch_size - 1)
     if retry:
         raise TransientError(f"message {message_id} failed transiently; retrying")
 

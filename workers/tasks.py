@@ -17,20 +17,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def process_batch(container: Container, message_ids: Sequence[str]) -> list[str]:
+def process_batch(container: Container, message_ids: Sequence[str], extra: int = 0) -> list[str]:
     """Task `message.process` over a batch: claim → commit → steps → finish → commit.
 
     Returns the ids that failed transiently and should be retried. Messages another worker
     holds, or that are already processed, are skipped, so redelivery changes nothing.
+    `extra` lets the batch take that many other waiting messages along.
     """
-    return run_batch(container, message_ids).retry
+    return run_batch(container, message_ids, extra).retry
 
 
-def run_batch(container: Container, message_ids: Sequence[str]) -> Outcome:
+def run_batch(container: Container, message_ids: Sequence[str], extra: int = 0) -> Outcome:
     processor = container.processor
     try:
         with container.session() as session:
-            items = processor.claim(session, message_ids, container.clock.now())
+            items = processor.claim(session, message_ids, container.clock.now(), extra)
             session.commit()
         if not items:
             return Outcome(skipped=list(message_ids))

@@ -9,6 +9,9 @@ from celery import Celery
 from core.config import Settings
 from core.tasks import TaskName
 
+QUEUE = "threadline"
+SWEEP_QUEUE = "threadline.sweep"
+
 
 def make_celery_app(settings: Settings) -> Celery:
     """The Celery app: late acks, one task prefetched, time limits, expiring sends."""
@@ -20,7 +23,9 @@ def make_celery_app(settings: Settings) -> Celery:
         task_time_limit=settings.task_time_limit,
         task_soft_time_limit=max(1, settings.task_time_limit - 10),
         task_ignore_result=True,
-        task_default_queue="threadline",
+        task_default_queue=QUEUE,
+        # Sweeps get their own queue so that a backlog of messages cannot starve them.
+        task_routes={TaskName.SWEEP.value: {"queue": SWEEP_QUEUE}},
         broker_connection_retry_on_startup=True,
         # Redelivery of a task whose worker died; the sweeper usually gets there first.
         broker_transport_options={"visibility_timeout": max(60, int(settings.lease_seconds * 2))},

@@ -21,13 +21,16 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", dependencies=[Depends(current_key)])
 def readyz(container: ContainerDep) -> JSONResponse:
-    """Database, vector store and queue are reachable."""
+    """Database, vector store and queue are reachable (and, with local workers, the model)."""
     checks: dict[str, Any] = {}
-    for name, probe in (
+    probes = [
         ("database", container.ping_database),
         ("vector_store", lambda: container.vector_store.ping()),
         ("queue", lambda: container.queue.ping()),
-    ):
+    ]
+    if container.settings.queue == "local":  # this process embeds: the model must work
+        probes.append(("embedder", lambda: container.embedder.embed(["ready?"])))
+    for name, probe in probes:
         try:
             probe()
             checks[name] = "ok"

@@ -113,6 +113,13 @@ class ConversationRepository:
         )
         return list(result.scalars())
 
+    def waiting_ids(self, limit: int, exclude: Sequence[str] = ()) -> list[str]:
+        """The oldest `received` messages, for a worker that has room in its batch."""
+        query = select(Message.id).where(Message.status == "received")
+        if exclude:
+            query = query.where(Message.id.not_in(exclude))
+        return list(self.session.scalars(query.order_by(Message.received_at).limit(limit)))
+
     def stuck_ids(self, now: datetime, before: datetime, limit: int) -> list[str]:
         """Messages a worker should have finished: lease expired, or never picked up.
 

@@ -42,12 +42,20 @@ class MessageProcessor:
         self.pipeline = pipeline
         self.policy = policy
 
-    def claim(self, session: Session, ids: Sequence[str], now: datetime) -> list[WorkItem]:
-        """Take the messages no other worker holds; returns snapshots to work on."""
+    def claim(
+        self, session: Session, ids: Sequence[str], now: datetime, extra: int = 0
+    ) -> list[WorkItem]:
+        """Take the messages no other worker holds; returns snapshots to work on.
+
+        `extra` > 0 also takes up to that many other waiting messages (oldest first), so a
+        worker with one task in hand embeds a backlog in batches; their own tasks then find
+        them done and skip.
+        """
         repo = ConversationRepository(session)
-        claimed = repo.claim(
-            list(dict.fromkeys(ids)), now, now + self.policy.lease, self.policy.max_attempts
-        )
+        wanted = list(dict.fromkeys(ids))
+        if extra > 0:
+            wanted += repo.waiting_ids(extra, exclude=wanted)
+        claimed = repo.claim(wanted, now, now + self.policy.lease, self.policy.max_attempts)
         items = []
         for m in repo.messages_by_ids(claimed):
             items.append(

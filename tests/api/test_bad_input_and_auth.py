@@ -129,8 +129,13 @@ def test_auth_and_roles(api: Api) -> None:
     assert api.get("/readyz", role="knowledge_manager").status_code == 200
 
 
-def test_metrics_and_docs(api: Api) -> None:
+def test_metrics_docs_and_readiness(api: Api) -> None:
     api.message(**GOOD, wait=True)
+    ready = api.get("/readyz").json()
+    assert ready == {
+        "status": "ready",
+        "checks": {"database": "ok", "vector_store": "ok", "queue": "ok", "embedder": "ok"},
+    }
     text = api.get("/metrics").text
     assert 'threadline_messages_ingested_total{channel="chat"}' in text
     assert "threadline_processing_latency_seconds_bucket" in text

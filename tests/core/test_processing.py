@@ -166,3 +166,13 @@ def test_unreachable_vector_store_is_transient_then_failed(
     finally:
         c.close()
         drop()
+
+
+def test_a_task_takes_waiting_messages_along(proc: Container) -> None:
+    ids = ingest(proc, 6)
+    outcome = run_batch(proc, ids[:1], extra=3)
+    assert len(outcome.processed) == 4 and ids[0] in outcome.processed
+    # The tasks of the messages it took along find them done.
+    assert run_batch(proc, outcome.processed[1:]).skipped == outcome.processed[1:]
+    rest = run_batch(proc, ids[4:])
+    assert sorted(rest.processed) == sorted(ids[4:])

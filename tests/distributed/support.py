@@ -38,6 +38,7 @@ CHROMA = VENV_BIN / "chroma"
 
 # Short lease and sweep so that a crash is recovered within seconds.
 LEASE_SECONDS = 8
+BATCH_SIZE = 4  # small, so that a kill lands mid-backlog
 SWEEP_INTERVAL_SECONDS = 1
 ENQUEUE_GRACE_SECONDS = 3
 
@@ -173,6 +174,7 @@ class Stack:
             THREADLINE_SWEEP_INTERVAL_SECONDS=str(SWEEP_INTERVAL_SECONDS),
             THREADLINE_ENQUEUE_GRACE_SECONDS=str(ENQUEUE_GRACE_SECONDS),
             THREADLINE_TORCH_THREADS="1",
+            THREADLINE_PROCESS_BATCH_SIZE=str(BATCH_SIZE),
             THREADLINE_LOG_LEVEL="INFO",
             ANONYMIZED_TELEMETRY="False",
             PYTHONUNBUFFERED="1",
