@@ -34,15 +34,3 @@ def find_references(prefix: str, *texts: str | None) -> list[str]:
             if ref not in found:
                 found.append(ref)
     return found
-
-
-def clean_message_text(text: str) -> str:
-    """Whitespace-tidy text for embedding: no control characters, collapsed blank runs."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch for ch in text if ch == "\n" or ch == "\t" or ord(ch) >= 32)
-    lines = [" ".join(line.split()) for line in text.split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from core.conversations.rules import clean_message_text
+from core.channels.text_tidy import tidy
 from core.errors import TransientError
 from core.observability import PROCESSING_FAILURES, STEP_LATENCY
 from core.ports import Embedder, Vector
@@ -52,7 +52,7 @@ class CleanStep:
 
     def run(self, items: list[WorkItem]) -> None:
         for item in items:
-            item.clean_text = clean_message_text(item.text)
+            item.clean_text = tidy(item.text)
             if not item.clean_text:
                 item.error = "clean: message has no text after cleaning"
 

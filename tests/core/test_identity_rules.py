@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.conversations.rules import clean_message_text, find_references, new_reference
+from core.channels.text_tidy import tidy
+from core.conversations.rules import find_references, new_reference
 from core.errors import InvalidInput
 from core.identity.rules import (
     Identifier,
@@ -87,4 +88,4 @@ def test_references() -> None:
 
 
 def test_clean_text() -> None:
-    assert clean_message_text("  hi\r\n\r\n\r\n  there\x00  ") == "hi\n\nthere"
+    assert tidy("  hi\r\n\r\n\r\n  there\x00  ") == "hi\n\nthere"
