@@ -16,7 +16,8 @@ from adapters.clock import SystemClock
 from core.config import Settings
 from core.conversations.service import ThreadingPolicy
 from core.db import make_engine, make_session_factory
-from core.ports import Clock, Embedder, TaskQueue, VectorStore
+from core.knowledge.search import KnowledgeSearch
+from core.ports import Clock, Embedder, LexicalIndex, TaskQueue, VectorStore
 from core.processing.pipeline import CleanStep, EmbedStep, IndexStep, Pipeline
 from core.processing.service import MessageProcessor, ProcessingPolicy
 from core.retrieval.history import HistoryIndex
@@ -82,6 +83,16 @@ class Container:
     def history(self) -> HistoryIndex:
         return HistoryIndex(self.embedder, self.vector_store)
 
+    @cached_property
+    def lexical_index(self) -> LexicalIndex:
+        from adapters.lexical.bm25 import Bm25Index
+
+        return Bm25Index()
+
+    def knowledge_search(self, session: Session) -> KnowledgeSearch:
+        """KB search bound to a session; the BM25 index is shared by the process."""
+        return KnowledgeSearch(session, self.embedder, self.vector_store, self.lexical_index)
+
     # --- policies and services ------------------------------------------------------------
     @cached_property
     def threading_policy(self) -> ThreadingPolicy:
@@ -119,11 +130,16 @@ class Container:
 
             return CeleryTaskQueue(self.celery_app, expires=s.task_expires_seconds)
         from adapters.queue.local import LocalTaskQueue
-        from workers.tasks import process_batch, sweep
+        from core.tasks import TaskName
+        from workers.kb import ingest_uploads
+        from workers.tasks import process_batch, sweep_all
 
         return LocalTaskQueue(
-            handler=lambda ids: process_batch(self, ids),
-            sweeper=lambda: sweep(self),
+            handlers={
+                TaskName.PROCESS_MESSAGE: lambda ids: process_batch(self, ids),
+                TaskName.INGEST_KB_UPLOAD: lambda ids: ingest_uploads(self, ids),
+            },
+            sweeper=lambda: sweep_all(self),
             workers=s.local_workers,
             batch_size=s.process_batch_size,
             sweep_interval=s.sweep_interval_seconds,

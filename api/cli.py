@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+kb_app = typer.Typer(help="The knowledge base: ingest files, search.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
 console = Console()
 
 HostOpt = Annotated[str | None, typer.Option(help="Listen address (default THREADLINE_HOST).")]
@@ -150,6 +153,145 @@ def keys_create(
         typer.echo(json.dumps({"id": key.id, "name": key.name, "role": key.role, "key": token}))
     else:
         console.print(f"{key.role} key for {key.name!r}: {token}", highlight=False)
+
+
+@kb_app.command("ingest")
+def kb_ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.")],
+    prune: Annotated[
+        bool, typer.Option(help="Remove articles whose files are gone from these folders.")
+    ] = False,
+    tags: Annotated[str, typer.Option(help="Comma-separated tags added to every article.")] = "",
+    audience: Annotated[
+        str | None, typer.Option(help="Force the audience: public or internal.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Ingest Markdown, HTML, text, PDF and FAQ CSV/JSON files (unchanged files cost nothing)."""
+    if audience not in (None, "public", "internal"):
+        console.print("[red]--audience must be public or internal[/red]")
+        raise typer.Exit(2)
+    container = _container()
+    _migrate(container)
+    report = ingest_paths(
+        container,
+        paths,
+        prune=prune,
+        tags=tuple(t.strip() for t in tags.split(",") if t.strip()),
+        audience=audience,
+        progress=not as_json,
+    )
+    if as_json:
+        typer.echo(report.model_dump_json())
+        return
+    _print_report(report)
+
+
+def ingest_paths(
+    container: Container,
+    paths: list[Path],
+    prune: bool = False,
+    tags: tuple[str, ...] = (),
+    audience: str | None = None,
+    progress: bool = True,
+) -> Any:
+    """Load, embed and apply files with Rich progress bars; returns the IngestReport."""
+    from rich.progress import Progress
+
+    from kb_ingest.loaders import discover
+    from kb_ingest.pipeline import IngestOptions
+    from workers.kb import ingest_files
+
+    options = IngestOptions(tags, audience, container.settings.kb_max_file_bytes)
+    with Progress(disable=not progress, console=console) as bar:
+        reading = bar.add_task(
+            "Reading files", total=len(discover([p for p in paths if p.exists()]))
+        )
+        embedding = bar.add_task("Embedding new chunks", total=None)
+        return ingest_files(
+            container,
+            paths,
+            options,
+            prune=prune,
+            on_file=lambda _: bar.advance(reading),
+            on_embedded=lambda done, total: bar.update(embedding, completed=done, total=total),
+        )
+
+
+def _print_report(report: Any) -> None:
+    from rich.table import Table
+
+    table = Table("file", "status", "documents", "+chunks", "-chunks", "reason")
+    for f in report.files:
+        table.add_row(
+            f.source,
+            f.status,
+            str(len(f.documents)),
+            str(f.chunks_added),
+            str(f.chunks_removed),
+            f.reason or "",
+        )
+    console.print(table)
+    state = f"KB version {report.kb_version}" + ("" if report.changed else " (nothing changed)")
+    console.print(
+        f"{state}: {report.documents_added} added, {report.documents_updated} updated, "
+        f"{report.documents_unchanged} unchanged, {report.documents_removed} removed, "
+        f"{report.skipped} skipped; {report.chunks_embedded} chunks embedded."
+    )
+
+
+@kb_app.command("search")
+def kb_search(
+    query: Annotated[str, typer.Argument(help="What a customer would write.")],
+    k: Annotated[int, typer.Option(help="How many chunks.", min=1, max=50)] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
+    internal: Annotated[bool, typer.Option(help="Include internal (agent-only) articles.")] = False,
+    tag: Annotated[list[str] | None, typer.Option(help="Only articles with this tag.")] = None,
+    language: Annotated[str | None, typer.Option(help="Only articles in this language.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search the knowledge base the way the drafter does."""
+    from pydantic import ValidationError
+
+    from core.knowledge.schemas import SearchIn
+
+    container = _container()
+    try:
+        request = SearchIn.model_validate(
+            {
+                "query": query,
+                "k": k,
+                "mode": mode,
+                "filters": {
+                    "tags": tag or [],
+                    "audience": "all" if internal else "public",
+                    "language": language,
+                },
+            }
+        )
+    except ValidationError as exc:
+        console.print(f"[red]{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}[/red]")
+        raise typer.Exit(2) from exc
+    with container.session(write=False) as session:
+        result = container.knowledge_search(session).search(request)
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
+    from rich.table import Table
+
+    table = Table(
+        "#", "score", "article", "section", "text", title=f"KB version {result.kb_version}"
+    )
+    for rank, hit in enumerate(result.hits, 1):
+        snippet = " ".join(hit.text.split())[:160]
+        table.add_row(
+            str(rank),
+            f"{hit.score:.4f}",
+            f"{hit.title}\n[dim]{hit.document_id}[/dim]",
+            " > ".join(hit.heading_path),
+            snippet,
+        )
+    console.print(table)
 
 
 @app.command()

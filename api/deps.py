@@ -68,12 +68,14 @@ def get_uow(request: Request, container: ContainerDep) -> Iterator[UnitOfWork]:
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def current_key(request: Request, uow: UowDep) -> ApiKey:
+def current_key(request: Request, container: ContainerDep) -> ApiKey:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
         token = ""
-    return authenticate(uow.session, token.strip() or None)
+    # Its own read session: checking a key never holds the write lock of the request.
+    with container.session(write=False) as session:
+        return authenticate(session, token.strip() or None)
 
 
 KeyDep = Annotated[ApiKey, Depends(current_key)]

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
         5, ge=1, le=50, description="Related prior messages returned by default."
     )
 
+    kb_max_file_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Largest KB file ingested; larger ones are skipped."
+    )
+    kb_sync_upload_bytes: int = Field(
+        1024 * 1024,
+        ge=0,
+        description="API uploads up to this size are ingested in the request; larger by a worker.",
+    )
+
     lease_seconds: float = Field(
         300, gt=0, description="How long a worker owns a message it processes."
     )

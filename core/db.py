@@ -50,7 +50,11 @@ class Base(DeclarativeBase):
     """Declarative base of every ORM model."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+        list[str]: JSONType,
+    }
 
 
 def new_id() -> str:

@@ -4,6 +4,7 @@ from core.auth.models import ApiKey
 from core.conversations.models import Conversation, Message
 from core.db import Base
 from core.identity.models import Account, Customer, CustomerEvent, Identity, MergeSuggestion
+from core.knowledge.models import KbChange, KbChunk, KbDocument, KbUpload, KbVersion
 
 __all__ = [
     "Account",
@@ -13,6 +14,11 @@ __all__ = [
     "Customer",
     "CustomerEvent",
     "Identity",
+    "KbChange",
+    "KbChunk",
+    "KbDocument",
+    "KbUpload",
+    "KbVersion",
     "Message",
     "MergeSuggestion",
 ]

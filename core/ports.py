@@ -82,11 +82,28 @@ class VectorStore(Protocol):
         ...
 
 
-class TaskQueue(Protocol):
-    """Carries message ids to workers. Only ids travel; the database holds the state."""
+class LexicalIndex(Protocol):
+    """Keyword (BM25) search over a set of texts, rebuilt when the KB version changes."""
 
-    def enqueue_messages(self, message_ids: Sequence[str]) -> None:
-        """Ask a worker to process these messages (call after the commit that wrote them)."""
+    @property
+    def version(self) -> int | None:
+        """The KB version the index was built from (None before the first build)."""
+        ...
+
+    def rebuild(self, version: int, ids: Sequence[str], texts: Sequence[str]) -> None:
+        """Replace the index content."""
+        ...
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Up to `k` (id, score) pairs, best first; no match → empty."""
+        ...
+
+
+class TaskQueue(Protocol):
+    """Carries ids to workers. Only ids travel; the database holds the state."""
+
+    def enqueue(self, task: str, ids: Sequence[str]) -> None:
+        """Ask a worker to run `task` (a core.tasks.TaskName) on each id, after the commit."""
         ...
 
     def ping(self) -> None:

@@ -6,3 +6,4 @@ from enum import StrEnum
 class TaskName(StrEnum):
     PROCESS_MESSAGE = "message.process"
     SWEEP = "message.sweep"
+    INGEST_KB_UPLOAD = "kb.ingest_upload"

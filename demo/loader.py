@@ -16,8 +16,10 @@ from core.conversations.schemas import MessageIn
 from core.conversations.service import ConversationService
 from core.identity.rules import Identifier, normalize_handle
 from core.identity.service import IdentityService, sender_identifiers
+from core.tasks import TaskName
 
 DATA_DIR = Path(__file__).parent / "data"
+KB_DIR = Path(__file__).parent / "kb"
 
 
 def _load(name: str) -> Any:
@@ -46,7 +48,11 @@ def load_demo(
     Safe to run twice: customers are matched by their identifiers and messages by
     (channel, external_id), so a second run adds nothing.
     """
+    from kb_ingest.pipeline import IngestOptions
+    from workers.kb import ingest_files
+
     region = container.settings.default_phone_region
+    kb = ingest_files(container, [KB_DIR], IngestOptions(), prune=True, source="demo")
     now = container.clock.now()
     accounts = {a["name"]: a["attributes"] for a in _load("accounts.json")}
     customers = _load("customers.json")
@@ -84,7 +90,7 @@ def load_demo(
         if container.settings.queue == "local":
             container.warm_up()
         container.start_local_workers()
-        container.queue.enqueue_messages(new_ids)
+        container.queue.enqueue(TaskName.PROCESS_MESSAGE, new_ids)
         _wait_processed(container, new_ids, progress, wait_seconds)
 
     with container.session(write=False) as session:
@@ -102,6 +108,9 @@ def load_demo(
             else {}
         )
     return {
+        "kb_version": kb.kb_version,
+        "kb_documents": kb.documents_added + kb.documents_updated + kb.documents_unchanged,
+        "kb_chunks_embedded": kb.chunks_embedded,
         "accounts": len(accounts),
         "customers": len(customers),
         "messages_new": len(new_ids),

@@ -13,7 +13,8 @@ from celery.signals import worker_process_init
 from adapters.container import get_container
 from core.errors import TransientError
 from core.tasks import TaskName
-from workers.tasks import process_batch, sweep
+from workers.kb import ingest_uploads
+from workers.tasks import process_batch, sweep_all
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,20 @@ def process_message(self: Any, message_id: str) -> None:
         raise TransientError(f"message {message_id} failed transiently; retrying")
 
 
+@app.task(name=TaskName.INGEST_KB_UPLOAD.value, acks_late=True)
+def ingest_kb_upload(upload_id: str) -> None:
+    """Ingest one file uploaded through the API (`POST /v1/kb/documents`)."""
+    ingest_uploads(get_container(), [upload_id])
+
+
 @app.task(name=TaskName.SWEEP.value, ignore_result=True)
-def sweep_messages() -> int:
-    """Re-queue messages whose lease expired or that no worker ever took."""
+def sweep_stuck_work() -> int:
+    """Re-queue messages and uploads whose lease expired or that no worker ever took."""
     c = get_container()
-    ids = sweep(c)
-    if ids:
-        log.info("sweeper re-queued %d message(s)", len(ids))
-        c.queue.enqueue_messages(ids)
-    return len(ids)
+    total = 0
+    for task, ids in sweep_all(c).items():
+        if ids:
+            log.info("sweeper re-queued %d %s task(s)", len(ids), task)
+            c.queue.enqueue(task, ids)
+            total += len(ids)
+    return total

@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.errors import TransientError
 from core.processing.service import Outcome
+from core.tasks import TaskName
 
 if TYPE_CHECKING:
     from adapters.container import Container
@@ -52,3 +53,13 @@ def sweep(container: Container) -> list[str]:
         ids = container.processor.sweep(session, container.clock.now())
         session.commit()
     return ids
+
+
+def sweep_all(container: Container) -> dict[str, list[str]]:
+    """Every kind of stuck work, by task name (the local queue's and Celery's sweeper)."""
+    from workers.kb import sweep_uploads
+
+    return {
+        TaskName.PROCESS_MESSAGE: sweep(container),
+        TaskName.INGEST_KB_UPLOAD: sweep_uploads(container),
+    }

@@ -43,17 +43,15 @@ def make_celery_app(settings: Settings) -> Celery:
 
 
 class CeleryTaskQueue:
-    """Implements core.ports.TaskQueue by sending `message.process` tasks."""
+    """Implements core.ports.TaskQueue: one Celery task per id."""
 
     def __init__(self, app: Celery, expires: int) -> None:
         self.app = app
         self.expires = expires
 
-    def enqueue_messages(self, message_ids: Sequence[str]) -> None:
-        for message_id in message_ids:
-            self.app.send_task(
-                TaskName.PROCESS_MESSAGE.value, args=[message_id], expires=self.expires
-            )
+    def enqueue(self, task: str, ids: Sequence[str]) -> None:
+        for item_id in ids:
+            self.app.send_task(task, args=[item_id], expires=self.expires)
 
     def ping(self) -> None:
         with self.app.connection_for_write() as conn:

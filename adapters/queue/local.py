@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
-# Handles a batch of message ids; returns the ids to retry later (transient failures).
+# Handles a batch of ids of one task; returns the ids to retry later (transient failures).
 BatchHandler = Callable[[list[str]], list[str]]
-Sweeper = Callable[[], list[str]]
+# Finds stuck work: task name → ids to enqueue again.
+Sweeper = Callable[[], Mapping[str, list[str]]]
 
 
 class LocalTaskQueue:
@@ -23,29 +24,32 @@ class LocalTaskQueue:
 
     def __init__(
         self,
-        handler: BatchHandler,
+        handlers: Mapping[str, BatchHandler],
         sweeper: Sweeper,
         workers: int = 1,
         batch_size: int = 16,
         sweep_interval: float = 30.0,
         retry_delay: float = 2.0,
     ) -> None:
-        self.handler = handler
+        self.handlers = dict(handlers)
         self.sweeper = sweeper
         self.workers = workers
         self.batch_size = batch_size
         self.sweep_interval = sweep_interval
         self.retry_delay = retry_delay
-        self._queue: queue.Queue[str] = queue.Queue()
+        self._pending: dict[str, deque[str]] = {task: deque() for task in self.handlers}
+        self._cond = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._idle = threading.Condition()
         self._busy = 0
 
     # --- TaskQueue port ----------------------------------------------------------------
-    def enqueue_messages(self, message_ids: Sequence[str]) -> None:
-        for message_id in message_ids:
-            self._queue.put(message_id)
+    def enqueue(self, task: str, ids: Sequence[str]) -> None:
+        if task not in self._pending:
+            raise ValueError(f"no local handler for task {task!r}")
+        with self._cond:
+            self._pending[task].extend(ids)
+            self._cond.notify_all()
 
     def ping(self) -> None:
         if not self._threads or not all(t.is_alive() for t in self._threads):
@@ -67,58 +71,59 @@ class LocalTaskQueue:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
         for t in self._threads:
             t.join(timeout)
         self._threads = []
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait until the queue is empty and no batch is running; True if it got there."""
-        with self._idle:
-            return self._idle.wait_for(
-                lambda: self._queue.empty() and self._busy == 0, timeout=timeout
-            )
+        """Wait until nothing is pending and no batch is running; True if it got there."""
+        with self._cond:
+            return self._cond.wait_for(self._idle, timeout=timeout)
 
     # --- threads ------------------------------------------------------------------------
-    def _take_batch(self) -> list[str]:
-        try:
-            first = self._queue.get(timeout=0.5)
-        except queue.Empty:
-            return []
-        batch = [first]
-        while len(batch) < self.batch_size:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        with self._idle:
-            self._busy += 1
-        return batch
+    def _idle(self) -> bool:
+        return self._busy == 0 and not any(self._pending.values())
+
+    def _take_batch(self) -> tuple[str, list[str]] | None:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._stop.is_set() or any(self._pending.values()), timeout=0.5
+            )
+            for task, ids in self._pending.items():
+                if ids:
+                    batch = [ids.popleft() for _ in range(min(self.batch_size, len(ids)))]
+                    self._busy += 1
+                    return task, batch
+        return None
 
     def _work(self) -> None:
         while not self._stop.is_set():
-            batch = self._take_batch()
-            if not batch:
+            taken = self._take_batch()
+            if taken is None:
                 continue
+            task, batch = taken
             try:
-                retry = self.handler(batch)
+                retry = self.handlers[task](batch)
                 if retry:
-                    timer = threading.Timer(self.retry_delay, self.enqueue_messages, [retry])
+                    timer = threading.Timer(self.retry_delay, self.enqueue, [task, retry])
                     timer.daemon = True
                     timer.start()
-            except Exception:  # the sweeper will find these messages again
-                log.exception("local worker batch failed; the sweeper will retry it")
+            except Exception:  # the sweeper will find this work again
+                log.exception("local worker batch of %s failed; the sweeper will retry it", task)
             finally:
-                with self._idle:
+                with self._cond:
                     self._busy -= 1
-                    self._idle.notify_all()
+                    self._cond.notify_all()
 
     def _sweep_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                ids = self.sweeper()
-                if ids:
-                    log.info("sweeper re-queued %d message(s)", len(ids))
-                    self.enqueue_messages(ids)
+                for task, ids in self.sweeper().items():
+                    if ids:
+                        log.info("sweeper re-queued %d %s task(s)", len(ids), task)
+                        self.enqueue(task, ids)
             except Exception:
                 log.exception("sweep failed")
             self._stop.wait(self.sweep_interval)

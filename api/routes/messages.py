@@ -14,6 +14,7 @@ from core.conversations.schemas import MessageAccepted, MessageIn, MessageOut, R
 from core.conversations.service import ConversationService, message_out
 from core.observability import MESSAGES_DUPLICATE, MESSAGES_INGESTED
 from core.retrieval.related import related_messages
+from core.tasks import TaskName
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
@@ -37,7 +38,7 @@ def ingest(uow: UnitOfWork, data: MessageIn, response: Response, wait: bool) -> 
         MESSAGES_DUPLICATE.labels(data.channel).inc()
         response.status_code = 200
     else:
-        uow.after_commit(lambda: container.queue.enqueue_messages([message_id]))
+        uow.after_commit(lambda: container.queue.enqueue(TaskName.PROCESS_MESSAGE, [message_id]))
         MESSAGES_INGESTED.labels(data.channel).inc()
         response.status_code = 202
     uow.commit()

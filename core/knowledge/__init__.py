@@ -1,0 +1,1 @@
+"""The one shared knowledge base: documents, chunks, versions, hybrid search."""
