@@ -36,6 +36,7 @@ format: install
 
 bench: install
 	$(PY) bench/ingest.py --write docs/benchmarks.md
+	$(PY) bench/retrieval.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -45,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python bench/ingest.py`: the project must import
     sys.path.insert(0, str(ROOT))
 
+from bench.common import code_version, machine, write_section  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 THREADLINE = VENV_BIN / "threadline"
 CHROMA = VENV_BIN / "chroma"
@@ -55,23 +55,6 @@ END_MARK = "<!-- bench:ingest:end -->"
 # concurrent pytest session never picks the database this benchmark uses.
 REDIS_OWNER_KEY = "threadline:test-session-owner"
 STEPS = ("clean", "embed", "index")
-
-INTRO = """\
-# Benchmarks
-
-Figures measured by the scripts in `bench/`. They are not timed tests: nothing fails when a
-number drops. Each script rewrites only its own marked section of this file and leaves the rest
-alone.
-
-Every figure in a section comes from **one run on the machine named in that section**. Absolute
-rates move with the machine and with whatever else runs on it (about ±15 % run to run on an
-idle 2-core box), so the **ratios**, measured within that one run, are the comparable numbers.
-
-Rerun: `make bench` prints the tables; `.venv/bin/python bench/ingest.py --write
-docs/benchmarks.md` also rewrites the section below (`--engines embedded` skips the distributed
-engine, which needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379;
-`--messages N` changes the message count).
-"""
 
 
 class BenchError(RuntimeError):
@@ -727,60 +710,6 @@ def run_inproc(tmp: Path, bodies: list[dict[str, Any]], repeats: int) -> InprocR
 # --- report ---------------------------------------------------------------------------------
 
 
-def code_version() -> str:
-    """The commit measured, and whether tracked files differed from it (read-only git)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                *("git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"),
-                *("--", ".", ":!bench", ":!docs"),  # the benchmark's own files do not count
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown commit"
-    return f"commit {head}" + (" with local changes to product files" if dirty else "")
-
-
-def machine() -> dict[str, str]:
-    cpu, mem_kb = "unknown", 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    versions = {}
-    for pkg in ("torch", "sentence-transformers", "chromadb", "celery", "sqlalchemy"):
-        try:
-            versions[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            versions[pkg] = "?"
-    return {
-        "nproc": str(os.cpu_count() or "?"),
-        "affinity": str(len(os.sched_getaffinity(0))),
-        "cpu": cpu,
-        "ram": f"{mem_kb / 1024 / 1024:.1f} GiB",
-        "python": platform.python_version(),
-        **versions,
-    }
-
-
 def fmt_load(load: tuple[float, float, float]) -> str:
     return " / ".join(f"{v:.2f}" for v in load)
 
@@ -1020,18 +949,6 @@ class Report:
         console.print(r)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the marked section of `path` (or append it); the rest of the file is kept."""
-    text = path.read_text(encoding="utf-8") if path.exists() else INTRO
-    start, end = text.find(START_MARK), text.find(END_MARK)
-    if start != -1 and end > start:
-        text = text[:start] + section.rstrip("\n") + text[end + len(END_MARK) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -1105,7 +1022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.total_s = time.perf_counter() - started
     report.print()
     if args.write:
-        write_section(args.write, report.markdown())
+        write_section(args.write, report.markdown(), START_MARK, END_MARK)
         print(f"[bench] wrote {args.write}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -66,8 +66,7 @@ def test_markdown_text_is_plain_and_keeps_lists_and_code() -> None:
     article = load_one("returns.md")
     intro = section(article).text
     assert intro == (
-        "You can return most items within 30 days of delivery. "
-        "See the returns portal to start."
+        "You can return most items within 30 days of delivery. See the returns portal to start."
     )
     steps = section(article, "Returning an item").text
     assert steps.splitlines() == [

@@ -20,9 +20,7 @@ REPAIRS = (
 CONTACT = "Contact the support team by chat or email for anything else."
 
 
-def make_pdf(
-    pages: list[str], title: str | None = None, user_password: str | None = None
-) -> bytes:
+def make_pdf(pages: list[str], title: str | None = None, user_password: str | None = None) -> bytes:
     pdf = FPDF()
     pdf.set_font("Helvetica", size=11)
     if title:

@@ -1,0 +1,1 @@
+"""Eval suites, datasets, metrics and runners."""
