@@ -25,7 +25,7 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core
+	$(VENV)/bin/mypy core kb_ingest
 
 test: install lint
 	$(PY) -m pytest -q
