@@ -91,7 +91,14 @@ class Container:
 
     def knowledge_search(self, session: Session) -> KnowledgeSearch:
         """KB search bound to a session; the BM25 index is shared by the process."""
-        return KnowledgeSearch(session, self.embedder, self.vector_store, self.lexical_index)
+        return KnowledgeSearch(
+            session,
+            self.embedder,
+            self.vector_store,
+            self.lexical_index,
+            rrf_k=self.settings.kb_rrf_k,
+            lexical_weight=self.settings.kb_lexical_weight,
+        )
 
     # --- policies and services ------------------------------------------------------------
     @cached_property

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         description="API uploads up to this size are ingested in the request; larger by a worker.",
     )
 
+    kb_rrf_k: float = Field(
+        5, gt=0, description="Rank constant of the fusion: weight / (k + rank) per list."
+    )
+    kb_lexical_weight: float = Field(
+        0.4, ge=0, description="Weight of the BM25 list against the dense list (1.0)."
+    )
+
     lease_seconds: float = Field(
         300, gt=0, description="How long a worker owns a message it processes."
     )

@@ -111,6 +111,7 @@ def test_demo_loads_the_sample_company_and_is_idempotent(tmp_path: Path) -> None
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["customers"] >= 40 and summary["messages_new"] >= 250
+    assert summary["kb_documents"] >= 30 and summary["kb_version"] == 1
     assert summary["statuses"] == {"processed": summary["messages_new"]}
     again = subprocess.run(
         [str(BIN), "demo", "--json"], env=env, capture_output=True, text=True, timeout=300
@@ -118,3 +119,30 @@ def test_demo_loads_the_sample_company_and_is_idempotent(tmp_path: Path) -> None
     summary2 = json.loads(again.stdout.strip().splitlines()[-1])
     assert summary2["messages_new"] == 0
     assert summary2["messages_duplicate"] == summary["messages_new"]
+    assert summary2["kb_version"] == 1 and summary2["kb_chunks_embedded"] == 0
+
+
+@pytest.mark.slow
+def test_kb_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "var")
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "lost.md").write_text(
+        "---\nid: lost-parcel\ntitle: My parcel is lost\ntags: [shipping]\n---\n"
+        "# My parcel is lost\n\nAfter 7 days without tracking we open a trace.\n"
+    )
+    (kb / "bad.docx").write_bytes(b"junk")
+
+    def run(*args: str) -> dict[str, object]:
+        done = subprocess.run(
+            [str(BIN), *args, "--json"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+    first = run("kb", "ingest", str(kb))
+    assert first["kb_version"] == 1 and first["documents_added"] == 1 and first["skipped"] == 1
+    second = run("kb", "ingest", str(kb))
+    assert second["changed"] is False and second["chunks_embedded"] == 0
+    found = run("kb", "search", "the box never showed up", "--k", "1")
+    assert found["hits"][0]["document_id"] == "lost-parcel"  # type: ignore[index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
@@ -12,7 +13,6 @@ from core.knowledge.schemas import KbHit, SearchFilters, SearchIn, SearchOut
 from core.knowledge.service import COLLECTION
 from core.ports import Embedder, LexicalIndex, VectorStore
 
-RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.)
 CANDIDATES = 50  # per method, before filters and fusion
 
 _rebuild_lock = threading.Lock()
@@ -46,16 +46,35 @@ def _allowed(chunk: KbChunk, filters: SearchFilters) -> bool:
     return not filters.tags or bool(set(filters.tags) & set(doc.tags))
 
 
+def fuse(
+    dense: Sequence[str], lexical: Sequence[str], rrf_k: float, lexical_weight: float
+) -> dict[str, float]:
+    """Weighted reciprocal rank fusion: each list adds weight / (k + rank); best first."""
+    scores: dict[str, float] = {}
+    for weight, ranked in ((1.0, dense), (lexical_weight, lexical)):
+        for rank, item in enumerate(ranked, 1):
+            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
+    return dict(sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 class KnowledgeSearch:
     """Searches the KB; the lexical index is rebuilt when the KB version moves."""
 
     def __init__(
-        self, session: Session, embedder: Embedder, store: VectorStore, lexical: LexicalIndex
+        self,
+        session: Session,
+        embedder: Embedder,
+        store: VectorStore,
+        lexical: LexicalIndex,
+        rrf_k: float = 5,
+        lexical_weight: float = 0.4,
     ) -> None:
         self.repo = KnowledgeRepository(session)
         self.embedder = embedder
         self.store = store
         self.lexical = lexical
+        self.rrf_k = rrf_k
+        self.lexical_weight = lexical_weight
 
     def _fresh_lexical(self, version: int) -> None:
         if self.lexical.version == version:
@@ -89,11 +108,8 @@ class KnowledgeSearch:
         dense, lexical = dense[:CANDIDATES], lexical[:CANDIDATES]
         dense_rank = {c: i + 1 for i, c in enumerate(dense)}
         lexical_rank = {c: i + 1 for i, c in enumerate(lexical)}
-        scores: dict[str, float] = {}
-        for ranks in (dense_rank, lexical_rank):
-            for cid, rank in ranks.items():
-                scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-        ordered = sorted(scores, key=lambda c: (-scores[c], c))[: request.k]
+        scores = fuse(dense, lexical, self.rrf_k, self.lexical_weight)
+        ordered = list(scores)[: request.k]
         hits_out = []
         for cid in ordered:
             chunk = chunks[cid]
