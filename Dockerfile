@@ -20,6 +20,8 @@ COPY core/ core/
 COPY adapters/ adapters/
 COPY migrations/ migrations/
 COPY demo/ demo/
+COPY kb_ingest/ kb_ingest/
+COPY evals/ evals/
 RUN pip install .
 
 RUN useradd --system --create-home --uid 10001 threadline \
