@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +26,10 @@ from core.processing.pipeline import CleanStep, EmbedStep, IndexStep, Pipeline
 from core.processing.service import MessageProcessor, ProcessingPolicy
 from core.retrieval.history import HistoryIndex
 
+if TYPE_CHECKING:
+    from core.routing.config import RoutingConfig
+    from core.routing.triage import Triager
+
 log = logging.getLogger(__name__)
 
 
@@ -31,6 +39,10 @@ class Container:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self._triager: Triager | None = None
+        self._triager_key = ""
+        self._triager_checked = 0.0
+        self._triager_lock = threading.Lock()
 
     # --- database ------------------------------------------------------------------------
     @cached_property
@@ -100,6 +112,46 @@ class Container:
             lexical_weight=self.settings.kb_lexical_weight,
         )
 
+    # --- routing -----------------------------------------------------------------------------
+    @cached_property
+    def routing_config(self) -> RoutingConfig:
+        from core.routing.config import load_routing_config
+
+        return load_routing_config(self.settings.routing_config)
+
+    def triager(self) -> Triager:
+        """The triager of the newest trained intent model (zero-shot when none exists);
+        looks for a newer model at most every `model_refresh_seconds`."""
+        now = time.monotonic()
+        with self._triager_lock:
+            if (
+                self._triager is not None
+                and now - self._triager_checked < self.settings.model_refresh_seconds
+            ):
+                return self._triager
+            from core.classification.intent_model import (
+                TrainedIntentModel,
+                ZeroShotIntentModel,
+                latest_model,
+            )
+            from core.routing.triage import Triager
+
+            path = latest_model(self.settings.models_dir)
+            key = str(path) if path is not None else "zero-shot"
+            if self._triager is None or key != self._triager_key:
+                config = self.routing_config
+                if path is None:
+                    model: Any = ZeroShotIntentModel(config.intent_descriptions(), self.embedder)
+                    team_of: dict[str, str] = {}
+                else:
+                    model = TrainedIntentModel.load(path)
+                    teams_file = teams_sidecar(path)
+                    team_of = json.loads(teams_file.read_text()) if teams_file.exists() else {}
+                self._triager = Triager(config, model, team_of)
+                self._triager_key = key
+            self._triager_checked = now
+            return self._triager
+
     # --- policies and services ------------------------------------------------------------
     @cached_property
     def threading_policy(self) -> ThreadingPolicy:
@@ -114,7 +166,16 @@ class Container:
     @cached_property
     def processor(self) -> MessageProcessor:
         s = self.settings
-        pipeline = Pipeline([CleanStep(), EmbedStep(self.embedder), IndexStep(self.history)])
+        from core.routing.step import ClassifyStep
+
+        pipeline = Pipeline(
+            [
+                CleanStep(),
+                EmbedStep(self.embedder),
+                ClassifyStep(self.triager, self.read_session_factory),
+                IndexStep(self.history),
+            ]
+        )
         policy = ProcessingPolicy(
             lease=timedelta(seconds=s.lease_seconds),
             max_attempts=s.max_attempts,
@@ -139,12 +200,14 @@ class Container:
         from adapters.queue.local import LocalTaskQueue
         from core.tasks import TaskName
         from workers.kb import ingest_uploads
+        from workers.routing import retrain_handler
         from workers.tasks import process_batch, sweep_all
 
         return LocalTaskQueue(
             handlers={
                 TaskName.PROCESS_MESSAGE: lambda ids: process_batch(self, ids),
                 TaskName.INGEST_KB_UPLOAD: lambda ids: ingest_uploads(self, ids),
+                TaskName.RETRAIN_ROUTER: lambda ids: retrain_handler(self, ids),
             },
             sweeper=lambda: sweep_all(self),
             workers=s.local_workers,
@@ -153,9 +216,14 @@ class Container:
         )
 
     def warm_up(self) -> None:
-        """Load the embedding model and the vector store client code now, in this thread."""
+        """Load the embedding model, the vector store client, the signal detectors and the
+        intent model now, in this thread (imports from two threads at once can break)."""
         self.embedder.embed(["warm-up"])
         import adapters.vectorstore.chroma  # noqa: F401 - imports chromadb
+        from core.classification.signals import preload
+
+        preload()
+        self.triager()
 
     def start_local_workers(self) -> None:
         """Start in-process workers (queue=local only)."""
@@ -169,6 +237,11 @@ class Container:
             stop()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def teams_sidecar(model_path: Path) -> Path:
+    """The intent → team map saved beside a model trained with `--teams`."""
+    return model_path.with_name(model_path.name.split(".")[0] + ".teams.json")
 
 
 _CONTAINER: Container | None = None

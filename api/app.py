@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from adapters.container import Container, get_container
 from api import errors
-from api.routes import channels, customers, health, kb, messages
+from api.routes import channels, customers, health, kb, messages, routing
 
 
 def create_app(container: Container | None = None, start_workers: bool = True) -> FastAPI:
@@ -38,6 +38,13 @@ def create_app(container: Container | None = None, start_workers: bool = True) -
     )
     app.state.container = container
     errors.install(app)
-    for router in (health.router, messages.router, channels.router, customers.router, kb.router):
+    for router in (
+        health.router,
+        messages.router,
+        channels.router,
+        customers.router,
+        kb.router,
+        routing.router,
+    ):
         app.include_router(router)
     return app

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from adapters.container import Container, set_container
+from api.cli_routing import router_app
 from core.config import Settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 kb_app = typer.Typer(help="The knowledge base: ingest files, search.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+app.add_typer(router_app, name="router")
 console = Console()
 
 HostOpt = Annotated[str | None, typer.Option(help="Listen address (default THREADLINE_HOST).")]
@@ -292,6 +294,62 @@ def kb_search(
             snippet,
         )
     console.print(table)
+
+
+@app.command()
+def route(
+    text: Annotated[str, typer.Argument(help="The message.")],
+    channel: Annotated[str, typer.Option(help="Channel it came from.")] = "email",
+    subject: Annotated[str | None, typer.Option(help="Email subject.")] = None,
+    email: Annotated[str | None, typer.Option(help="Sender email (to find the customer).")] = None,
+    phone: Annotated[str | None, typer.Option(help="Sender phone.")] = None,
+    handle: Annotated[str | None, typer.Option(help="Sender handle, e.g. facebook:123.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Where would this message go? The same triage as POST /v1/route."""
+    from pydantic import ValidationError
+
+    from core.errors import DomainError
+    from core.routing.schemas import RouteIn
+    from core.routing.service import route as route_items
+
+    container = _container()
+    sender = {k: v for k, v in {"email": email, "phone": phone, "handle": handle}.items() if v}
+    try:
+        item = RouteIn.model_validate(
+            {"channel": channel, "text": text, "subject": subject, "sender": sender or None}
+        )
+        with container.session(write=False) as session:
+            result = route_items(
+                session,
+                [item],
+                triager=container.triager(),
+                embedder=container.embedder,
+                history=container.history,
+                kb=container.knowledge_search(session),
+                region=container.settings.default_phone_region,
+                max_text_bytes=container.settings.max_text_bytes,
+                now=container.clock.now(),
+            )[0]
+    except ValidationError as exc:
+        console.print(f"[red]{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}[/red]")
+        raise typer.Exit(2) from exc
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
+    console.print(
+        f"[bold]{result.team.name}[/bold] ({result.team.confidence:.2f}), priority "
+        f"{result.priority}; intent {result.intent.label} ({result.intent.confidence:.2f})"
+        + (" — abstained" if result.abstained else "")
+    )
+    console.print(f"language {result.language}, sentiment {result.sentiment}, cues {result.cues}")
+    for reason in result.reasons:
+        console.print(f"  - {reason}")
+    for hit in result.kb:
+        console.print(f"  KB: {hit.title} ({hit.document_id})")
 
 
 @app.command()

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         0.4, ge=0, description="Weight of the BM25 list against the dense list (1.0)."
     )
 
+    routing_config: Path | None = Field(
+        None, description="Routing YAML (teams, intents, rules); default: the bundled demo routing."
+    )
+    model_refresh_seconds: float = Field(
+        10, gt=0, description="How often a process looks for a newly trained intent model."
+    )
+
     lease_seconds: float = Field(
         300, gt=0, description="How long a worker owns a message it processes."
     )

@@ -5,12 +5,14 @@ from core.conversations.models import Conversation, Message
 from core.db import Base
 from core.identity.models import Account, Customer, CustomerEvent, Identity, MergeSuggestion
 from core.knowledge.models import KbChange, KbChunk, KbDocument, KbUpload, KbVersion
+from core.routing.models import Correction
 
 __all__ = [
     "Account",
     "ApiKey",
     "Base",
     "Conversation",
+    "Correction",
     "Customer",
     "CustomerEvent",
     "Identity",

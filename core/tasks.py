@@ -7,3 +7,4 @@ class TaskName(StrEnum):
     PROCESS_MESSAGE = "message.process"
     SWEEP = "message.sweep"
     INGEST_KB_UPLOAD = "kb.ingest_upload"
+    RETRAIN_ROUTER = "router.retrain"

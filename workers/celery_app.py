@@ -14,6 +14,7 @@ from adapters.container import get_container
 from core.errors import TransientError
 from core.tasks import TaskName
 from workers.kb import ingest_uploads
+from workers.routing import retrain
 from workers.tasks import process_batch, sweep_all
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,12 @@ def process_message(self: Any, message_id: str) -> None:
 def ingest_kb_upload(upload_id: str) -> None:
     """Ingest one file uploaded through the API (`POST /v1/kb/documents`)."""
     ingest_uploads(get_container(), [upload_id])
+
+
+@app.task(name=TaskName.RETRAIN_ROUTER.value, acks_late=True)
+def retrain_router(request_id: str) -> str | None:
+    """Retrain the intent model with agents' corrections."""
+    return retrain(get_container())
 
 
 @app.task(name=TaskName.SWEEP.value, ignore_result=True)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import ID, Base, new_id
+from core.db import ID, Base, JSONType, new_id
 
 
 class Conversation(Base):
@@ -60,5 +60,11 @@ class Message(Base):
     indexed_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
     processing_ms: Mapped[int | None] = mapped_column(Integer)
+
+    # Triage (set by the classify step; `team`/`intent` change when an agent re-routes).
+    intent: Mapped[str | None] = mapped_column(String(100))
+    team: Mapped[str | None] = mapped_column(String(100), index=True)
+    priority: Mapped[str | None] = mapped_column(String(20))
+    triage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     conversation: Mapped[Conversation] = relationship(lazy="joined")

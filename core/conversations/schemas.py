@@ -109,6 +109,10 @@ class MessageOut(BaseModel):
     error: str | None
     processed_at: datetime | None
     processing_ms: int | None
+    intent: str | None = None
+    team: str | None = None
+    priority: str | None = None
+    triage: dict[str, Any] | None = None
 
 
 class RelatedMessage(BaseModel):

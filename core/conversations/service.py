@@ -201,4 +201,8 @@ def message_out(message: Message) -> MessageOut:
         error=message.error,
         processed_at=message.processed_at,
         processing_ms=message.processing_ms,
+        intent=message.intent,
+        team=message.team,
+        priority=message.priority,
+        triage=message.triage,
     )

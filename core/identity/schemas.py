@@ -62,6 +62,9 @@ class TimelineItem(BaseModel):
     subject: str | None = None
     text: str | None = None
     status: str | None = None
+    intent: str | None = None
+    team: str | None = None
+    priority: str | None = None
     kind: str | None = None
     data: dict[str, Any] | None = None
 

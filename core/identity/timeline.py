@@ -31,6 +31,9 @@ def customer_timeline(
             subject=m.subject,
             text=m.text,
             status=m.status,
+            intent=m.intent,
+            team=m.team,
+            priority=m.priority,
         )
         for m in messages
     ] + [

@@ -11,7 +11,7 @@ from core.knowledge.models import KbChunk
 from core.knowledge.repository import KnowledgeRepository
 from core.knowledge.schemas import KbHit, SearchFilters, SearchIn, SearchOut
 from core.knowledge.service import COLLECTION
-from core.ports import Embedder, LexicalIndex, VectorStore
+from core.ports import Embedder, LexicalIndex, Vector, VectorStore
 
 CANDIDATES = 50  # per method, before filters and fusion
 
@@ -89,13 +89,17 @@ class KnowledgeSearch:
                 [lexical_text(title, path, text) for _, title, text, path, _ in rows],
             )
 
-    def search(self, request: SearchIn) -> SearchOut:
-        """Ranked chunks for a query; internal articles only when the filters ask for them."""
+    def search(self, request: SearchIn, vector: Vector | None = None) -> SearchOut:
+        """Ranked chunks for a query; internal articles only when the filters ask for them.
+
+        `vector` is the query's embedding when the caller already has it.
+        """
         version = self.repo.current_version()
         dense: list[str] = []
         lexical: list[str] = []
         if request.mode in ("hybrid", "dense"):
-            vector = self.embedder.embed([request.query])[0]
+            if vector is None:
+                vector = self.embedder.embed([request.query])[0]
             hits = self.store.query(COLLECTION, vector, CANDIDATES, _dense_where(request.filters))
             dense = [h.id for h in hits]
         if request.mode in ("hybrid", "lexical"):

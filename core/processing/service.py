@@ -100,6 +100,12 @@ class MessageProcessor:
                 message.processed_at = now
                 message.processing_ms = int((now - message.received_at).total_seconds() * 1000)
                 message.error = None
+                triage = item.results.get("triage")
+                if isinstance(triage, dict):
+                    message.triage = triage
+                    message.intent = triage["intent"]["label"]
+                    message.team = triage["team"]["name"]
+                    message.priority = triage["priority"]
                 outcome.processed.append(message.id)
                 MESSAGES_PROCESSED.labels(message.channel).inc()
                 PROCESSING_LATENCY.observe(max(0.0, (now - message.received_at).total_seconds()))

@@ -1,0 +1,78 @@
+"""/v1/route: synchronous triage for helpdesks; re-routing by agents."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.deps import JsonBody, KeyDep, UowDep, require
+from core.auth.service import Role
+from core.conversations.schemas import MessageOut
+from core.conversations.service import message_out
+from core.db import new_id
+from core.routing.corrections import reroute
+from core.routing.schemas import RerouteIn, RouteBatchIn, RouteBatchOut, RouteIn, RouteOut
+from core.routing.service import route
+from core.tasks import TaskName
+
+router = APIRouter(tags=["routing"])
+
+Router = Depends(require(Role.INTEGRATION, Role.AGENT))
+
+
+def _route(uow: UowDep, items: list[RouteIn]) -> list[RouteOut]:
+    c = uow.container
+    with c.session(write=False) as session:
+        return route(
+            session,
+            items,
+            triager=c.triager(),
+            embedder=c.embedder,
+            history=c.history,
+            kb=c.knowledge_search(session),
+            region=c.settings.default_phone_region,
+            max_text_bytes=c.settings.max_text_bytes,
+            now=c.clock.now(),
+        )
+
+
+@router.post("/v1/route", response_model=RouteOut, dependencies=[JsonBody, Router])
+def route_one(body: RouteIn, uow: UowDep) -> RouteOut:
+    """Where does this message go? Intent, team, priority, signals, reasons — nothing stored."""
+    return _route(uow, [body])[0]
+
+
+@router.post("/v1/route/batch", response_model=RouteBatchOut, dependencies=[JsonBody, Router])
+def route_batch(body: RouteBatchIn, uow: UowDep) -> RouteBatchOut:
+    """Up to 100 messages in one call (one embedding batch)."""
+    return RouteBatchOut(items=_route(uow, body.items))
+
+
+@router.post(
+    "/v1/messages/{message_id}/reroute",
+    response_model=MessageOut,
+    dependencies=[JsonBody, Depends(require(Role.AGENT))],
+)
+def reroute_message(message_id: str, body: RerouteIn, uow: UowDep, key: KeyDep) -> MessageOut:
+    """An agent's correction: the message moves, the timeline shows it, training learns it."""
+    message = reroute(
+        uow.session,
+        uow.container.routing_config,
+        message_id,
+        body,
+        actor=f"api_key:{key.name}",
+        now=uow.container.clock.now(),
+    )
+    uow.commit()
+    return message_out(message)
+
+
+@router.post(
+    "/v1/router/retrain",
+    status_code=202,
+    dependencies=[Depends(require(Role.KNOWLEDGE_MANAGER))],
+)
+def request_retrain(uow: UowDep) -> dict[str, str]:
+    """Queue a retraining of the intent model with agents' corrections (a worker task)."""
+    request_id = new_id()
+    uow.container.queue.enqueue(TaskName.RETRAIN_ROUTER, [request_id])
+    return {"status": "queued", "request_id": request_id}

@@ -1,0 +1,1 @@
+"""Message classification: signals (language, sentiment, urgency cues) for triage."""

@@ -1,0 +1,1 @@
+"""Routing: teams, rules (core.routing.config, core.routing.rules), triage and corrections."""

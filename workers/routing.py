@@ -1,0 +1,84 @@
+"""Task wrappers of routing: training and retraining the intent model."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.routing.corrections import training_examples
+
+if TYPE_CHECKING:
+    from adapters.container import Container
+
+log = logging.getLogger(__name__)
+
+
+def save_trained(
+    container: Container,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    vectors: Sequence[Sequence[float]],
+    team_of: Mapping[str, str] | None,
+    examples_per_label: int | None,
+    figures: Mapping[str, Any],
+) -> tuple[Path, str]:
+    """Train on everything and save a new model version with its data (for retraining)."""
+    from core.classification.intent_model import TrainedIntentModel
+
+    from adapters.container import teams_sidecar
+
+    model = TrainedIntentModel.train(vectors, list(labels), examples_per_label=examples_per_label)
+    folder = container.settings.models_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    path = model.save(folder)
+    if team_of:
+        teams_sidecar(path).write_text(json.dumps(dict(team_of), indent=1))
+    data_file(path).write_text(
+        "\n".join(
+            json.dumps({"text": t, "label": lab}) for t, lab in zip(texts, labels, strict=True)
+        )
+    )
+    (path.with_name(path.name.split(".")[0] + ".figures.json")).write_text(
+        json.dumps(figures, default=str, indent=1)
+    )
+    return path, model.version
+
+
+def data_file(model_path: Path) -> Path:
+    """The training examples saved beside a model."""
+    return model_path.with_name(model_path.name.split(".")[0] + ".data.jsonl")
+
+
+def retrain(container: Container) -> str | None:
+    """Task `router.retrain`: the newest model's examples plus agents' corrections → a new
+    version. Returns the version, or None when there is no trained model to start from."""
+    from core.classification.intent_model import latest_model
+
+    from adapters.container import teams_sidecar
+
+    base = latest_model(container.settings.models_dir)
+    if base is None or not data_file(base).exists():
+        log.warning("no trained model with saved examples to retrain from")
+        return None
+    rows = [json.loads(line) for line in data_file(base).read_text().splitlines() if line]
+    with container.session(write=False) as session:
+        corrections = training_examples(session)
+    texts = [r["text"] for r in rows] + [t for t, _ in corrections]
+    labels = [r["label"] for r in rows] + [lab for _, lab in corrections]
+    vectors = container.embedder.embed(texts)
+    teams = teams_sidecar(base)
+    team_of = json.loads(teams.read_text()) if teams.exists() else None
+    _, version = save_trained(
+        container, texts, labels, vectors, team_of, None, {"corrections": len(corrections)}
+    )
+    log.info("retrained %s with %d corrections", version, len(corrections))
+    return version
+
+
+def retrain_handler(container: Container, request_ids: Sequence[str]) -> list[str]:
+    """Local-queue handler: one retraining however many requests are waiting."""
+    retrain(container)
+    return []
