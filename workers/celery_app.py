@@ -33,8 +33,8 @@ def _prepare_child(**_: Any) -> None:
 
 
 def warm_up() -> None:
-    """Load the embedding model before the first task, not inside its lease (~8 s cold)."""
-    get_container().embedder.embed(["warm-up"])
+    """Load the models before the first task, not inside its lease (~10 s cold)."""
+    get_container().warm_up()
 
 
 @app.task(

@@ -131,12 +131,10 @@ def fit_temperature(logits: Array, targets: IntArray) -> float:
     return math.exp((lo + hi) / 2)
 
 
-def _knn_vote(
-    train: Array, train_labels: IntArray, n_labels: int, queries: Array, k: int = KNN_K
-) -> Array:
+def _knn_vote(train: Array, train_labels: IntArray, n_labels: int, queries: Array) -> Array:
     """Probability per label from the k most similar training vectors (cosine, soft votes)."""
     sims = (queries.astype(train.dtype, copy=False) @ train.T).astype(np.float64)
-    k = min(k, train.shape[0])
+    k = min(KNN_K, train.shape[0])
     idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     top = np.take_along_axis(sims, idx, axis=1)
     weights = np.exp((top - top.max(axis=1, keepdims=True)) / KNN_VOTE_TEMPERATURE)
