@@ -258,6 +258,7 @@ def kb_search(
     from core.knowledge.schemas import SearchIn
 
     container = _container()
+    _migrate(container)
     try:
         request = SearchIn.model_validate(
             {
@@ -314,6 +315,7 @@ def route(
     from core.routing.service import route as route_items
 
     container = _container()
+    _migrate(container)
     sender = {k: v for k, v in {"email": email, "phone": phone, "handle": handle}.items() if v}
     try:
         item = RouteIn.model_validate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -146,3 +147,111 @@ def test_kb_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
     assert second["changed"] is False and second["chunks_embedded"] == 0
     found = run("kb", "search", "the box never showed up", "--k", "1")
     assert found["hits"][0]["document_id"] == "lost-parcel"  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_router_train_eval_and_route(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "var")
+    rows = {
+        "lost_parcel": [
+            "my parcel never arrived",
+            "package lost in transit",
+            "no delivery yet",
+            "tracking stuck for days",
+            "courier lost my box",
+            "where is my parcel",
+        ],
+        "password_reset": [
+            "forgot my password",
+            "reset link broken",
+            "cannot log in",
+            "change my password",
+            "password email missing",
+            "locked out of login",
+        ],
+    }
+    data = tmp_path / "train.csv"
+    with data.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["message", "intent"])
+        for label, texts in rows.items():
+            writer.writerows([t, label] for t in texts)
+    teams = tmp_path / "teams.yaml"
+    teams.write_text(
+        "teams:\n  orders_shipping:\n    description: parcels\n    intents: [lost_parcel]\n"
+        "  account_security:\n    description: logins\n    intents: [password_reset]\n"
+    )
+
+    def run(*args: str) -> dict[str, object]:
+        done = subprocess.run(
+            [str(BIN), *args], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+    trained = run(
+        "router",
+        "train",
+        str(data),
+        "--text-column",
+        "message",
+        "--label-column",
+        "intent",
+        "--teams",
+        str(teams),
+        "--folds",
+        "3",
+        "--json",
+    )
+    assert trained["n"] == 12 and str(trained["model_version"])
+    report = tmp_path / "report.html"
+    scored = run(
+        "router",
+        "eval",
+        str(data),
+        "--text-column",
+        "message",
+        "--label-column",
+        "intent",
+        "--teams",
+        str(teams),
+        "--json",
+        "--report",
+        str(report),
+    )
+    assert set(scored) == {
+        "n",
+        "accuracy",
+        "macro_f1",
+        "team_accuracy",
+        "ece",
+        "abstain_rate",
+        "accuracy_when_answered",
+        "latency_ms_p50",
+    }
+    assert scored["accuracy"] == 1.0 and scored["team_accuracy"] == 1.0
+    assert "data:image/png;base64" in report.read_text()
+    routed = run("route", "I forgot my password and cannot log in", "--json")
+    assert routed["intent"] == {
+        "label": "password_reset",
+        "confidence": routed["intent"]["confidence"],
+    }  # type: ignore[index]
+    assert routed["team"]["name"] == "account_security"  # type: ignore[index]
+    missing = subprocess.run(
+        [
+            str(BIN),
+            "router",
+            "train",
+            str(data),
+            "--text-column",
+            "text",
+            "--label-column",
+            "intent",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2
+    assert "no column text" in " ".join((missing.stdout + missing.stderr).split())
