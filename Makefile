@@ -37,6 +37,8 @@ format: install
 bench: install
 	$(PY) bench/ingest.py --write docs/benchmarks.md
 	$(PY) bench/retrieval.py --write docs/benchmarks.md
+	$(PY) bench/route_latency.py --write docs/benchmarks.md
+	$(PY) bench/routing.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

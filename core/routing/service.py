@@ -58,7 +58,8 @@ def route(
     max_text_bytes: int,
     now: datetime,
 ) -> list[RouteOut]:
-    """Triage each item (one embedding call for the batch); nothing is stored."""
+    """Triage each item (one embedding call for the batch); nothing is stored. With a
+    `sender`, the known customer, related history and KB hits come with the triage."""
     for n, item in enumerate(items):
         size = len(item.text.encode("utf-8"))
         if size > max_text_bytes:
@@ -98,13 +99,19 @@ def route(
                 for h in hits
                 if (m := found.get(h.id)) is not None
             ]
-        knowledge = kb.search(SearchIn(query=item.text[:2000], k=CONTEXT_K), vector=vector)
+        # Context (history, KB) only when the caller names the sender: the plain routing
+        # question stays as fast as one embedding.
+        hits_kb = (
+            kb.search(SearchIn(query=item.text[:2000], k=CONTEXT_K), vector=vector).hits
+            if item.sender is not None
+            else []
+        )
         out.append(
             RouteOut(
                 **decision.model_dump(),
                 customer_id=customer.id if customer else None,
                 related=related,
-                kb=knowledge.hits,
+                kb=hits_kb,
             )
         )
     return out

@@ -131,6 +131,8 @@ def test_route_knows_the_customer_and_kb(api: Api, container: Container, tmp_pat
     assert out["customer_id"]
     assert out["related"] and out["related"][0]["channel"] == "facebook"
     assert out["kb"] and out["kb"][0]["document_id"] == "lost-parcel"
+    plain = api.post("/v1/route", role="integration", json={"text": "the tent is still broken"})
+    assert plain.json()["kb"] == [] and plain.json()["customer_id"] is None
 
 
 def test_pipeline_triages_and_agents_reroute(api: Api, container: Container) -> None:

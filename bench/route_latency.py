@@ -1,0 +1,138 @@
+"""Latency of `POST /v1/route` and throughput of `/v1/route/batch` against raw encoding.
+
+In one process and one run: the API (FastAPI app through Starlette's TestClient, so auth, JSON
+validation, embedding, intent model, language/sentiment/cue signals and rules are all in the
+measured path; no network) against raw `model.encode` of the same texts, interleaved so that
+both see the same machine load.
+
+    .venv/bin/python bench/route_latency.py [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import code_version, machine, write_section  # noqa: E402
+
+START_MARK = "<!-- bench:route:start -->"
+END_MARK = "<!-- bench:route:end -->"
+MESSAGES = ROOT / "demo" / "data" / "messages.json"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from fastapi.testclient import TestClient
+
+    from adapters.container import Container
+    from api.app import create_app
+    from core.auth.service import create_key
+    from core.config import Settings
+    from core.migrate import upgrade
+
+    texts = [m["text"] for m in json.loads(MESSAGES.read_text())][:200]
+    load_start = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(_env_file=None, data_dir=Path(tmp))  # type: ignore[call-arg]
+        upgrade(settings.resolved_database_url)
+        container = Container(settings)
+        with container.session() as session:
+            _, key = create_key(session, "integration", "bench", container.clock.now())
+            session.commit()
+        headers = {"Authorization": f"Bearer {key}"}
+        model = container.embedder
+        with TestClient(create_app(container)) as client:
+            client.post("/v1/route", headers=headers, json={"text": "warm up"})
+            api_ms: list[float] = []
+            raw_ms: list[float] = []
+            for _ in range(args.rounds):
+                for text in texts:
+                    t0 = time.perf_counter()
+                    model.embed([text])
+                    raw_ms.append((time.perf_counter() - t0) * 1000)
+                    t0 = time.perf_counter()
+                    resp = client.post("/v1/route", headers=headers, json={"text": text})
+                    api_ms.append((time.perf_counter() - t0) * 1000)
+                    assert resp.status_code == 200, resp.text
+            batch_api: list[float] = []
+            batch_raw: list[float] = []
+            chunks = [texts[i : i + 100] for i in range(0, len(texts), 100)]
+            for _ in range(args.rounds):
+                for chunk in chunks:
+                    t0 = time.perf_counter()
+                    model.embed(chunk)
+                    batch_raw.append(len(chunk) / (time.perf_counter() - t0))
+                    t0 = time.perf_counter()
+                    resp = client.post(
+                        "/v1/route/batch",
+                        headers=headers,
+                        json={"items": [{"text": t} for t in chunk]},
+                    )
+                    batch_api.append(len(chunk) / (time.perf_counter() - t0))
+                    assert resp.status_code == 200, resp.text
+            version = client.post("/v1/route", headers=headers, json={"text": "x y z"}).json()[
+                "model_version"
+            ]
+        container.close()
+    m = machine()
+    p50_api, p99_api = statistics.median(api_ms), pct(api_ms, 0.99)
+    p50_raw, p99_raw = statistics.median(raw_ms), pct(raw_ms, 0.99)
+    thr_api, thr_raw = statistics.median(batch_api), statistics.median(batch_raw)
+    command = "python bench/route_latency.py" + (f" --write {args.write}" if args.write else "")
+    section = "\n".join(
+        [
+            START_MARK,
+            "## Routing latency (`bench/route_latency.py`)",
+            "",
+            f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, command `{command}`, "
+            f"{code_version()}.",
+            f"- Machine: {m['nproc']} cores, {m['cpu']}, {m['ram']}; torch {m['torch']}. Load "
+            f"average at start {' / '.join(f'{v:.2f}' for v in load_start)}, at end "
+            f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}.",
+            f"- {len(texts)} demo messages x {args.rounds} rounds, interleaved with raw encoding; "
+            f"intent model `{version}`; no sender (so no history or KB lookup); in-process "
+            "TestClient (no network).",
+            "",
+            "| | p50 (ms) | p99 (ms) |",
+            "|---|---:|---:|",
+            f"| `POST /v1/route`, one message | {p50_api:.1f} | {p99_api:.1f} |",
+            f"| raw `model.encode`, one message | {p50_raw:.1f} | {p99_raw:.1f} |",
+            f"| **ratio route / raw (target ≤ 1.3)** | **{p50_api / p50_raw:.2f}** | "
+            f"**{p99_api / p99_raw:.2f}** |",
+            "",
+            "| | messages/s |",
+            "|---|---:|",
+            f"| `POST /v1/route/batch`, 100 per call | {thr_api:.1f} |",
+            f"| raw `model.encode`, 100 per call | {thr_raw:.1f} |",
+            f"| **ratio batch / raw (target ≥ 0.85)** | **{thr_api / thr_raw:.2f}** |",
+            END_MARK,
+        ]
+    )
+    print(section)
+    if args.write:
+        write_section(args.write, section + "\n", START_MARK, END_MARK)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
