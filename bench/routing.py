@@ -1,0 +1,348 @@
+"""Intent and team accuracy of the triage model, calibration, and its speed.
+
+Banking77 (`../shared/data/banking77/train.csv` with `teams.yaml`): 5-fold stratified
+cross-validation of every head/calibration variant of `core.classification.intent_model`,
+trained on all of each training fold and on 10 examples per intent; zero-shot against the
+intent names for reference. Bitext customer service: category and intent accuracy, 5-fold.
+Embedding time of each data set (each is embedded once) and predict time per message.
+
+    .venv/bin/python bench/routing.py [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as `python bench/routing.py`
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import code_version, machine, write_section  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+BANKING = DATA / "banking77" / "train.csv"
+TEAMS = DATA / "banking77" / "teams.yaml"
+BITEXT = DATA / "bitext" / "customer_service_8k.csv"
+START_MARK = "<!-- bench:routing:start -->"
+END_MARK = "<!-- bench:routing:end -->"
+FOLDS = 5
+FEW_SHOT = 10
+ZERO_SHOT_GRID = (0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1)
+
+
+def read_csv(path: Path, text: str, *labels: str) -> tuple[list[str], dict[str, list[str]]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # the Bitext file has a BOM
+        rows = list(csv.DictReader(fh))
+    return [r[text] for r in rows], {c: [r[c] for r in rows] for c in labels}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def embed_all(embedder: Any, texts: list[str], cache: Path | None, name: str) -> tuple[Any, float]:
+    """Vectors of `texts` and the seconds it took (nan when read from the dev cache)."""
+    cached = cache / f"{name}.npy" if cache else None
+    if cached is not None and cached.exists():
+        vectors = np.load(cached)
+        if vectors.shape[0] == len(texts):
+            return vectors, float("nan")
+    started = time.perf_counter()
+    vectors = np.asarray(embedder.embed(texts), dtype=np.float64)
+    seconds = time.perf_counter() - started
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cached, vectors)
+    return vectors, seconds
+
+
+def zero_shot(embedder: Any, x: Any, intents: list[str], team_of: dict[str, str]) -> dict[str, Any]:
+    from core.classification.intent_model import ZERO_SHOT_TEMPERATURE, ZeroShotIntentModel
+    from core.classification.metrics import evaluate
+
+    names = sorted(set(intents))
+    descriptions = {n: n.replace("_", " ").strip(" ?") for n in names}
+    model = ZeroShotIntentModel(descriptions, embedder)
+    target = np.asarray([names.index(label) for label in intents])
+    sweep = []
+    for t in sorted({*ZERO_SHOT_GRID, ZERO_SHOT_TEMPERATURE}):
+        model.temperature = t
+        probs = model.probabilities(x)
+        nll = float(-np.log(probs[np.arange(len(target)), target] + 1e-12).mean())
+        result = evaluate(intents, model.predict(x), 0.0, team_of)
+        sweep.append({"temperature": t, "nll": nll, "ece": result.ece})
+    model.temperature = ZERO_SHOT_TEMPERATURE
+    result = evaluate(intents, model.predict(x), 0.0, team_of)
+    teams = yaml.safe_load(TEAMS.read_text(encoding="utf-8"))["teams"]
+    team_model = ZeroShotIntentModel({t: v["description"] for t, v in teams.items()}, embedder)
+    team_result = evaluate([team_of[i] for i in intents], team_model.predict(x))
+    return {
+        "temperature": ZERO_SHOT_TEMPERATURE,
+        "accuracy": result.accuracy,
+        "macro_f1": result.macro_f1,
+        "ece": result.ece,
+        "team_accuracy": result.team_accuracy,
+        "sweep": sweep,
+        "team_direct_accuracy": team_result.accuracy,
+    }
+
+
+def predict_latency(model: Any, x: Any, n: int = 400) -> tuple[float, float]:
+    """p50 and p99 (ms) of `model.predict` on one message given as a plain list."""
+    times = []
+    for i in range(n):
+        vector = x[i % len(x)].tolist()
+        started = time.perf_counter()
+        model.predict([vector])
+        times.append((time.perf_counter() - started) * 1000)
+    return percentile(times, 50), percentile(times, 99)
+
+
+def run(data_dir: Path, cache: Path | None) -> dict[str, Any]:
+    from adapters.container import Container
+    from core.classification.intent_model import (
+        DEFAULT_METHOD,
+        METHODS,
+        TrainedIntentModel,
+        compare_methods,
+    )
+    from core.config import Settings
+
+    started_all = time.perf_counter()
+    load_start = os.getloadavg()
+    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    embedder = Container(settings).embedder
+    embedder.embed(["warm-up"])
+
+    b_texts, b_labels = read_csv(BANKING, "text", "category")
+    intents = b_labels["category"]
+    teams = yaml.safe_load(TEAMS.read_text(encoding="utf-8"))["teams"]
+    team_of = {intent: team for team, v in teams.items() for intent in v["intents"]}
+    missing = set(intents) - set(team_of)
+    if missing:
+        raise SystemExit(f"teams.yaml has no team for {sorted(missing)}")
+    x_text, x_labels = read_csv(BITEXT, "utterance", "category", "intent")
+
+    one_message = []
+    for text in b_texts[:60]:
+        t0 = time.perf_counter()
+        embedder.embed([text])
+        one_message.append((time.perf_counter() - t0) * 1000)
+    xb, banking_s = embed_all(embedder, b_texts, cache, "banking")
+    xx, bitext_s = embed_all(embedder, x_text, cache, "bitext")
+    print(f"embedded in {banking_s:.0f}s + {bitext_s:.0f}s", file=sys.stderr)
+
+    banking: dict[str, Any] = {}
+    for shots in (None, FEW_SHOT):
+        t0 = time.perf_counter()
+        banking[str(shots)] = compare_methods(
+            xb, intents, METHODS, FOLDS, shots, seed=0, team_of=team_of
+        )
+        print(f"banking CV shots={shots}: {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+
+    zs = zero_shot(embedder, xb, intents, team_of)
+
+    bitext = {}
+    for column in ("category", "intent"):
+        t0 = time.perf_counter()
+        bitext[column] = compare_methods(
+            xx, x_labels[column], (DEFAULT_METHOD,), FOLDS, None, seed=0
+        )[DEFAULT_METHOD]
+        bitext[column]["labels"] = len(set(x_labels[column]))
+        print(f"bitext {column}: {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+
+    # What `router train` does on the whole file, and the speed of the resulting models.
+    t0 = time.perf_counter()
+    full = TrainedIntentModel.train_variants(
+        xb, intents, ("temperature", "knn-temperature"), seed=0
+    )
+    full_s = time.perf_counter() - t0
+    speed = {}
+    for method, model in full.items():
+        path = model.save(data_dir / "models")
+        p50, p99 = predict_latency(model, xb)
+        speed[method] = {
+            "p50": p50,
+            "p99": p99,
+            "size_mb": path.stat().st_size / 1e6,
+            "fit_s": float(model.metadata["fit_seconds"]),
+            "temperature": float(model.metadata["temperature"]),
+        }
+    return {
+        "default": DEFAULT_METHOD,
+        "banking_n": len(b_texts),
+        "intents": len(set(intents)),
+        "teams": len(teams),
+        "bitext_n": len(x_text),
+        "embed": {
+            "banking_s": banking_s,
+            "bitext_s": bitext_s,
+            "one_p50": percentile(one_message, 50),
+            "one_p99": percentile(one_message, 99),
+            "model": embedder.model_name,
+        },
+        "banking": banking,
+        "zero_shot": zs,
+        "bitext": bitext,
+        "full_train_s": full_s,
+        "speed": speed,
+        "load_start": load_start,
+        "load_end": os.getloadavg(),
+        "total_s": time.perf_counter() - started_all,
+    }
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f} %"
+
+
+def markdown(r: dict[str, Any], command: str) -> str:
+    m = machine()
+    e = r["embed"]
+    default = r["default"]
+    full, few = r["banking"]["None"], r["banking"][str(FEW_SHOT)]
+
+    def rate(n: int, s: float) -> str:
+        return "cached (dev run)" if math.isnan(s) else f"{s:.0f} s ({n / s:.0f} texts/s)"
+
+    lines = [
+        START_MARK,
+        "## Triage: intent model, team routing accuracy, calibration (`bench/routing.py`)",
+        "",
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, command `{command}`, {code_version()}; "
+        f"whole run {r['total_s'] / 60:.1f} min.",
+        f"- Machine: {m['nproc']} cores, {m['cpu']}, {m['ram']} RAM; Python {m['python']}, "
+        f"torch {m['torch']}, sentence-transformers {m['sentence-transformers']}. Load average "
+        f"at start {' / '.join(f'{v:.2f}' for v in r['load_start'])}, at end "
+        f"{' / '.join(f'{v:.2f}' for v in r['load_end'])} (other work shared the machine; "
+        "timings are indicative).",
+        f"- Embedder: {e['model']} (frozen), through the `Embedder` port; each data set embedded "
+        f"once: Banking77 {r['banking_n']:,} texts in {rate(r['banking_n'], e['banking_s'])}, "
+        f"Bitext {r['bitext_n']:,} in {rate(r['bitext_n'], e['bitext_s'])}.",
+        f"- Protocol: {FOLDS}-fold stratified cross-validation (seed 0); figures are over the "
+        "pooled out-of-fold predictions (± is the standard deviation of fold accuracy). "
+        f"'{FEW_SHOT} per intent' samples {FEW_SHOT} examples of every intent from each "
+        "training fold only; the test folds stay whole. Calibration is fitted on out-of-fold "
+        "decision values of an inner cross-validation of the training fold (3 folds, 5 when a "
+        "label has fewer than 20 examples). ECE: 15 equal-width bins. Team accuracy maps true "
+        f"and predicted intent to one of the {r['teams']} teams of `teams.yaml`.",
+        "",
+        f"### Banking77: {r['intents']} intents, {r['banking_n']:,} messages",
+        "",
+        "| head, calibration | training data | accuracy | macro-F1 | ECE | team accuracy "
+        "| fit s / fold |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, results in (("all", full), (f"{FEW_SHOT} per intent", few)):
+        for method, s in results.items():
+            name = {
+                "none": "logistic regression, uncalibrated softmax",
+                "temperature": "logistic regression, temperature",
+                "sigmoid": "logistic regression, sigmoid (Platt, one-vs-rest)",
+                "isotonic": "logistic regression, isotonic (one-vs-rest)",
+                "knn-temperature": "logistic regression + 5-NN vote, temperature",
+            }[method]
+            mark = "**" if method == default else ""
+            lines.append(
+                f"| {mark}{name}{mark} | {label} | {mark}{pct(s['accuracy'])}{mark} "
+                f"± {100 * s['accuracy_std']:.2f} | {pct(s['macro_f1'])} | {s['ece']:.4f} | "
+                f"{pct(s['team_accuracy'])} | {s['fit_seconds']:.1f} |"
+            )
+    best_full = max(full.values(), key=lambda s: s["accuracy"])["method"]
+    best_few = max(few.values(), key=lambda s: s["accuracy"])["method"]
+    zs = r["zero_shot"]
+    lines += [
+        "",
+        f"Bold: the default of `TrainedIntentModel.train` (`{default}`); the most accurate in "
+        f"this run: `{best_full}` on all data, `{best_few}` with {FEW_SHOT} per intent. "
+        "Logistic regression: multinomial, L2, C = 30 (chosen over 1 / 10 / 100 on one fold). "
+        "Sigmoid and isotonic are what `CalibratedClassifierCV` does (one-vs-rest, then "
+        "renormalised); with 77 labels they end up badly calibrated and a little less accurate. "
+        "Temperature scaling keeps the ranking of the logistic regression and fixes its "
+        "confidence.",
+        "",
+        "For reference (issue 4): published on the Banking77 *test* split, USE+ConveRT 93.36 % "
+        "(all) and 85.19 % (10-shot); the floor for a frozen all-MiniLM-L6-v2 with logistic "
+        "regression is about 93 % / 85 %; the target is ≥ 94 % / ≥ 88 %, team accuracy "
+        "≥ 98.5 %, ECE ≤ 0.03. With the frozen embedder the heads above meet the calibration "
+        "target but not the accuracy ones; those need a better embedding (contrastive "
+        "fine-tuning on the labelled data, or a stronger encoder), which is outside this head.",
+        "",
+        f"Zero-shot (no training data; descriptions = the intent names with `_` → space; "
+        f"softmax of cosine / T with T = {zs['temperature']:g}): accuracy "
+        f"{pct(zs['accuracy'])}, macro-F1 {pct(zs['macro_f1'])}, ECE {zs['ece']:.4f}, team "
+        f"accuracy {pct(zs['team_accuracy'])} (teams via the predicted intent; matching the "
+        f"team descriptions of `teams.yaml` directly: {pct(zs['team_direct_accuracy'])}). "
+        "T was chosen on this sweep (accuracy does not depend on T):",
+        "",
+        "| T | " + " | ".join(f"{s['temperature']:g}" for s in zs["sweep"]) + " |",
+        "|---|" + "---:|" * len(zs["sweep"]),
+        "| log loss | " + " | ".join(f"{s['nll']:.3f}" for s in zs["sweep"]) + " |",
+        "| ECE | " + " | ".join(f"{s['ece']:.3f}" for s in zs["sweep"]) + " |",
+        "",
+        f"### Bitext customer service: {r['bitext_n']:,} utterances (default head)",
+        "",
+        "| label | labels | accuracy | macro-F1 | ECE | fit s / fold |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for column, s in r["bitext"].items():
+        lines.append(
+            f"| {column} | {s['labels']} | {pct(s['accuracy'])} ± {100 * s['accuracy_std']:.2f} "
+            f"| {pct(s['macro_f1'])} | {s['ece']:.4f} | {s['fit_seconds']:.1f} |"
+        )
+    sp = r["speed"]
+    lines += [
+        "",
+        "### Speed",
+        "",
+        f"Trained on all {r['banking_n']:,} Banking77 messages (what `router train` does), both "
+        f"variants sharing the logistic fits: {r['full_train_s']:.0f} s. Predict = one message "
+        "given as a list of floats, after embedding:",
+        "",
+        "| model | fit alone (s) | predict p50 (ms) | predict p99 (ms) | file (MB) | T |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for method, s in sp.items():
+        lines.append(
+            f"| {method} | {s['fit_s']:.0f} | {s['p50']:.3f} | {s['p99']:.3f} | "
+            f"{s['size_mb']:.1f} | {s['temperature']:.3f} |"
+        )
+    lines += [
+        f"| *embedding one message (for scale)* | | {e['one_p50']:.2f} | {e['one_p99']:.2f} | | |",
+        END_MARK,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", type=Path, help="rewrite this file's routing section")
+    parser.add_argument(
+        "--cache", type=Path, help="development only: keep/reuse the vectors in this folder"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tl-routing-") as tmp:
+        result = run(Path(tmp) / "var", args.cache)
+    command = "python bench/routing.py" + (f" --write {args.write}" if args.write else "")
+    section = markdown(result, command)
+    print(section)
+    if args.write:
+        write_section(args.write, section, START_MARK, END_MARK)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
