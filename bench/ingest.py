@@ -54,7 +54,7 @@ END_MARK = "<!-- bench:ingest:end -->"
 # The key tests/distributed uses to own a Redis database number; honoured so that a
 # concurrent pytest session never picks the database this benchmark uses.
 REDIS_OWNER_KEY = "threadline:test-session-owner"
-STEPS = ("clean", "embed", "index")
+STEPS = ("clean", "embed", "classify", "index")
 
 
 class BenchError(RuntimeError):
@@ -624,8 +624,8 @@ def run_inproc(tmp: Path, bodies: list[dict[str, Any]], repeats: int) -> InprocR
     from prometheus_client import REGISTRY
 
     from adapters.container import Container
+    from core.channels.text_tidy import tidy
     from core.config import Settings
-    from core.conversations.rules import clean_message_text
     from core.conversations.schemas import MessageIn
     from core.conversations.service import ConversationService
     from core.migrate import upgrade
@@ -646,7 +646,7 @@ def run_inproc(tmp: Path, bodies: list[dict[str, Any]], repeats: int) -> InprocR
     try:
         settings.data_dir.mkdir(parents=True)
         upgrade(settings.resolved_database_url)
-        texts = [embedding_text(b.get("subject"), clean_message_text(b["text"])) for b in bodies]
+        texts = [embedding_text(b.get("subject"), tidy(b["text"])) for b in bodies]
         started = time.perf_counter()
         model = container.embedder.model  # type: ignore[attr-defined]
         result.load_s = time.perf_counter() - started
