@@ -310,9 +310,9 @@ def route(
     """Where would this message go? The same triage as POST /v1/route."""
     from pydantic import ValidationError
 
+    from api.routes.routing import route_with
     from core.errors import DomainError
     from core.routing.schemas import RouteIn
-    from core.routing.service import route as route_items
 
     container = _container()
     _migrate(container)
@@ -321,18 +321,7 @@ def route(
         item = RouteIn.model_validate(
             {"channel": channel, "text": text, "subject": subject, "sender": sender or None}
         )
-        with container.session(write=False) as session:
-            result = route_items(
-                session,
-                [item],
-                triager=container.triager(),
-                embedder=container.embedder,
-                history=container.history,
-                kb=container.knowledge_search(session),
-                region=container.settings.default_phone_region,
-                max_text_bytes=container.settings.max_text_bytes,
-                now=container.clock.now(),
-            )[0]
+        result = route_with(container, [item])[0]
     except ValidationError as exc:
         console.print(f"[red]{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}[/red]")
         raise typer.Exit(2) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from adapters.container import Container
 from api.deps import JsonBody, KeyDep, UowDep, require
 from core.auth.service import Role
 from core.conversations.schemas import MessageOut
@@ -19,8 +20,8 @@ router = APIRouter(tags=["routing"])
 Router = Depends(require(Role.INTEGRATION, Role.AGENT))
 
 
-def _route(uow: UowDep, items: list[RouteIn]) -> list[RouteOut]:
-    c = uow.container
+def route_with(c: Container, items: list[RouteIn]) -> list[RouteOut]:
+    """Triage items with this process's models (the API and `threadline route`)."""
     with c.session(write=False) as session:
         return route(
             session,
@@ -38,13 +39,13 @@ def _route(uow: UowDep, items: list[RouteIn]) -> list[RouteOut]:
 @router.post("/v1/route", response_model=RouteOut, dependencies=[JsonBody, Router])
 def route_one(body: RouteIn, uow: UowDep) -> RouteOut:
     """Where does this message go? Intent, team, priority, signals, reasons — nothing stored."""
-    return _route(uow, [body])[0]
+    return route_with(uow.container, [body])[0]
 
 
 @router.post("/v1/route/batch", response_model=RouteBatchOut, dependencies=[JsonBody, Router])
 def route_batch(body: RouteBatchIn, uow: UowDep) -> RouteBatchOut:
     """Up to 100 messages in one call (one embedding batch)."""
-    return RouteBatchOut(items=_route(uow, body.items))
+    return RouteBatchOut(items=route_with(uow.container, body.items))
 
 
 @router.post(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.orm import Session
 
 from core.conversations.repository import ConversationRepository
 from core.conversations.schemas import RelatedMessage
 from core.errors import NotFound
+from core.ports import VectorHit
 from core.retrieval.history import HistoryIndex, embedding_text
 
 
@@ -22,6 +25,14 @@ def related_messages(
     hits = history.related(
         message.customer_id, query, k, before=message.sent_at, exclude_ids=[message.id]
     )
+    return related_from_hits(repo, hits, message.customer_id)
+
+
+def related_from_hits(
+    repo: ConversationRepository, hits: Sequence[VectorHit], customer_id: str
+) -> list[RelatedMessage]:
+    """History-index hits joined with their messages; the database decides what still exists
+    and still belongs to the customer (after a merge, for instance)."""
     found = {m.id: m for m in repo.messages_by_ids([h.id for h in hits])}
     return [
         RelatedMessage(
@@ -34,5 +45,5 @@ def related_messages(
             score=round(h.score, 4),
         )
         for h in hits
-        if (m := found.get(h.id)) is not None and m.customer_id == message.customer_id
+        if (m := found.get(h.id)) is not None and m.customer_id == customer_id
     ]

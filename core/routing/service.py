@@ -18,6 +18,7 @@ from core.knowledge.schemas import SearchIn
 from core.knowledge.search import KnowledgeSearch
 from core.ports import Embedder
 from core.retrieval.history import HistoryIndex, embedding_text
+from core.retrieval.related import related_from_hits
 from core.routing.schemas import RouteIn, RouteOut
 from core.routing.triage import Triager, customer_facts
 
@@ -85,20 +86,7 @@ def route(
         related: list[RelatedMessage] = []
         if customer is not None:
             hits = history.related(customer.id, vector, CONTEXT_K)
-            found = {m.id: m for m in repo.messages_by_ids([h.id for h in hits])}
-            related = [
-                RelatedMessage(
-                    message_id=m.id,
-                    conversation_id=m.conversation_id,
-                    reference=m.conversation.reference,
-                    channel=m.channel,
-                    sent_at=m.sent_at,
-                    text=m.clean_text or m.text,
-                    score=round(h.score, 4),
-                )
-                for h in hits
-                if (m := found.get(h.id)) is not None
-            ]
+            related = related_from_hits(repo, hits, customer.id)
         # Context (history, KB) only when the caller names the sender: the plain routing
         # question stays as fast as one embedding.
         hits_kb = (
