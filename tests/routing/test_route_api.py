@@ -193,3 +193,16 @@ def test_classify_step_is_idempotent(api: Api, container: Container) -> None:
     again = run_batch(container, [first["id"]])
     assert again.skipped == [first["id"]]
     assert api.get(f"/v1/messages/{first['id']}").json()["triage"] == first["triage"]
+
+
+def test_unsupported_language_is_routed_by_rule(api: Api, container: Container) -> None:
+    train_small(container)
+    # Italian: password_reset belongs to account_security, which does not speak it.
+    out = api.post(
+        "/v1/route",
+        role="integration",
+        json={"text": "Ho dimenticato la mia password e il link per reimpostarla non funziona"},
+    ).json()
+    assert out["language"] == "it"
+    assert out["team"]["name"] == container.routing_config.fallback_team
+    assert "unsupported-language" in out["rules_fired"]
