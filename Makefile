@@ -23,8 +23,8 @@ demo: install
 	$(VENV)/bin/threadline demo
 
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/ruff format --no-cache --check .
 	$(VENV)/bin/mypy core kb_ingest
 
 test: install lint

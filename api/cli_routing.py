@@ -128,10 +128,9 @@ def evaluate_cmd(
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
 ) -> None:
     """Score the current model (the newest trained one, else zero-shot) on a labelled file."""
+    from api.cli import _container
     from core.classification.metrics import evaluate
     from core.classification.report import render_html
-
-    from api.cli import _container
 
     container = _container()
     texts, labels = read_labelled(data, text_column, label_column)

@@ -26,9 +26,8 @@ def save_trained(
     figures: Mapping[str, Any],
 ) -> tuple[Path, str]:
     """Train on everything and save a new model version with its data (for retraining)."""
-    from core.classification.intent_model import TrainedIntentModel
-
     from adapters.container import teams_sidecar
+    from core.classification.intent_model import TrainedIntentModel
 
     model = TrainedIntentModel.train(vectors, list(labels), examples_per_label=examples_per_label)
     folder = container.settings.models_dir
@@ -55,9 +54,8 @@ def data_file(model_path: Path) -> Path:
 def retrain(container: Container) -> str | None:
     """Task `router.retrain`: the newest model's examples plus agents' corrections → a new
     version. Returns the version, or None when there is no trained model to start from."""
-    from core.classification.intent_model import latest_model
-
     from adapters.container import teams_sidecar
+    from core.classification.intent_model import latest_model
 
     base = latest_model(container.settings.models_dir)
     if base is None or not data_file(base).exists():
