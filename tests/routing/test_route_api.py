@@ -177,7 +177,7 @@ def test_pipeline_triages_and_agents_reroute(api: Api, container: Container) -> 
     version = retrain(container)
     assert version is not None
     folder = container.settings.models_dir
-    data = sorted(folder.glob("*.data.jsonl"))[-1].read_text().splitlines()
+    data = (folder / f"intent-{version}.data.jsonl").read_text().splitlines()
     assert {"text": "where is my parcel, it never arrived", "label": "return_request"} in [
         json.loads(line) for line in data
     ]
