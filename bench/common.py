@@ -91,3 +91,10 @@ def write_section(path: Path, section: str, start_mark: str, end_mark: str) -> N
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def publish(section: str, write: Path | None, start_mark: str, end_mark: str) -> None:
+    """Print a benchmark's section and, with `--write FILE`, replace it in that file."""
+    print(section)
+    if write:
+        write_section(write, section, start_mark, end_mark)

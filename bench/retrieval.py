@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python bench/retrieval.py`
     sys.path.insert(0, str(ROOT))
 
-from bench.common import code_version, machine, write_section  # noqa: E402
+from bench.common import code_version, machine, publish  # noqa: E402
 
 QUERIES = ROOT / "evals" / "datasets" / "retrieval" / "queries.jsonl"
 KB_DIR = ROOT / "demo" / "kb"
@@ -226,10 +226,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tl-retrieval-") as tmp:
         result = run(Path(tmp) / "var")
     command = "python bench/retrieval.py" + (f" --write {args.write}" if args.write else "")
-    section = markdown(result, command)
-    print(section)
-    if args.write:
-        write_section(args.write, section, START_MARK, END_MARK)
+    publish(markdown(result, command), args.write, START_MARK, END_MARK)
     return 0
 
 
