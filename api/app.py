@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 from adapters.container import Container, get_container
 from api import errors
 from api.routes import channels, customers, health, kb, messages, routing
+from core.auth.cache import KeyCache
 
 
 def create_app(container: Container | None = None, start_workers: bool = True) -> FastAPI:
@@ -37,6 +38,8 @@ def create_app(container: Container | None = None, start_workers: bool = True) -
         lifespan=lifespan,
     )
     app.state.container = container
+    # Verified API keys, trusted for a few seconds (a revoked key is refused within the TTL).
+    app.state.key_cache = KeyCache()
     errors.install(app)
     for router in (
         health.router,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from adapters.container import Container
+from core.auth.cache import KeyCache
 from core.auth.models import ApiKey
-from core.auth.service import Role, authenticate, authorize
+from core.auth.service import Role, authenticate, authorize, hash_key
 from core.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,9 @@ class UnsupportedMediaType(DomainError):
     status = 415
 
 
-def get_container(request: Request) -> Container:
+# The dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the
+# thread pool, and each such hop costs more than the dependency itself.
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -68,31 +72,44 @@ def get_uow(request: Request, container: ContainerDep) -> Iterator[UnitOfWork]:
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def current_key(request: Request, container: ContainerDep) -> ApiKey:
+def _verify(container: Container, token: str | None) -> ApiKey:
+    # Its own read session: checking a key never holds the write lock of the request.
+    with container.session(write=False) as session:
+        return authenticate(session, token)
+
+
+async def current_key(request: Request, container: ContainerDep) -> ApiKey:
+    """The request's key: from the app's short-lived cache of verified keys, else the DB."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
         token = ""
-    # Its own read session: checking a key never holds the write lock of the request.
-    with container.session(write=False) as session:
-        return authenticate(session, token.strip() or None)
+    token = token.strip()
+    cache: KeyCache = request.app.state.key_cache
+    if token:
+        cached = cache.get(hash_key(token))
+        if cached is not None:
+            return cached
+    key = await run_in_threadpool(_verify, container, token or None)
+    cache.put(key)
+    return key
 
 
 KeyDep = Annotated[ApiKey, Depends(current_key)]
 
 
-def require(*roles: Role) -> Callable[[ApiKey], ApiKey]:
+def require(*roles: Role) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     """A dependency that lets through admin and the given roles."""
     allowed = frozenset(roles)
 
-    def check(key: KeyDep) -> ApiKey:
+    async def check(key: KeyDep) -> ApiKey:
         authorize(key, allowed)
         return key
 
     return check
 
 
-def json_body(request: Request) -> None:
+async def json_body(request: Request) -> None:
     """415 unless the request says its body is JSON."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json" and not ctype.endswith("+json"):
