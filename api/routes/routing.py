@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 
 from adapters.container import Container
-from api.deps import JsonBody, KeyDep, UowDep, require
+from api.deps import ContainerDep, JsonBody, KeyDep, UowDep, require
 from core.auth.service import Role
 from core.conversations.schemas import MessageOut
 from core.conversations.service import message_out
@@ -37,15 +38,19 @@ def route_with(c: Container, items: list[RouteIn]) -> list[RouteOut]:
 
 
 @router.post("/v1/route", response_model=RouteOut, dependencies=[JsonBody, Router])
-def route_one(body: RouteIn, uow: UowDep) -> RouteOut:
+async def route_one(body: RouteIn, container: ContainerDep) -> RouteOut:
     """Where does this message go? Intent, team, priority, signals, reasons — nothing stored."""
-    return route_with(uow.container, [body])[0]
+    # No unit of work: nothing is written, and `route_with` reads in its own read session
+    # (which touches the database only when a sender is given). The endpoint is async and
+    # sends only the model work to the thread pool, so that FastAPI checks the response on
+    # the event loop instead of in a second thread-pool hop.
+    return (await run_in_threadpool(route_with, container, [body]))[0]
 
 
 @router.post("/v1/route/batch", response_model=RouteBatchOut, dependencies=[JsonBody, Router])
-def route_batch(body: RouteBatchIn, uow: UowDep) -> RouteBatchOut:
+async def route_batch(body: RouteBatchIn, container: ContainerDep) -> RouteBatchOut:
     """Up to 100 messages in one call (one embedding batch)."""
-    return RouteBatchOut(items=route_with(uow.container, body.items))
+    return RouteBatchOut(items=await run_in_threadpool(route_with, container, body.items))
 
 
 @router.post(
