@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 Vector = list[float]
 MetadataValue = str | int | float | bool
@@ -116,4 +116,21 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """Timezone-aware UTC now."""
+        ...
+
+
+class ChatModel(Protocol):
+    """An instruction-following chat model behind an OpenAI-compatible API (adapters/llm)."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    def complete_json(
+        self, system: str, user: str, schema: dict[str, Any], timeout_s: float
+    ) -> dict[str, Any]:
+        """One chat completion whose answer must be a JSON object following `schema`.
+
+        Raises `core.errors.TransientError` when the endpoint times out or fails, and
+        `ValueError` when the answer is not a JSON object.
+        """
         ...

@@ -46,6 +46,7 @@ class KbHit(BaseModel):
     kb_version: int
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    dense_score: float | None = None  # cosine to the query, when among the dense candidates
 
 
 class SearchOut(BaseModel):

@@ -97,11 +97,13 @@ class KnowledgeSearch:
         version = self.repo.current_version()
         dense: list[str] = []
         lexical: list[str] = []
+        cosine: dict[str, float] = {}
         if request.mode in ("hybrid", "dense"):
             if vector is None:
                 vector = self.embedder.embed([request.query])[0]
             hits = self.store.query(COLLECTION, vector, CANDIDATES, _dense_where(request.filters))
             dense = [h.id for h in hits]
+            cosine = {h.id: h.score for h in hits}
         if request.mode in ("hybrid", "lexical"):
             self._fresh_lexical(version)
             lexical = [cid for cid, _ in self.lexical.search(request.query, CANDIDATES * 4)]
@@ -131,6 +133,7 @@ class KnowledgeSearch:
                     kb_version=chunk.version,
                     dense_rank=dense_rank.get(cid),
                     lexical_rank=lexical_rank.get(cid),
+                    dense_score=round(cosine[cid], 4) if cid in cosine else None,
                 )
             )
         return SearchOut(query=request.query, mode=request.mode, kb_version=version, hits=hits_out)
