@@ -6,10 +6,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 QueueKind = Literal["local", "celery"]
+LLMJsonMode = Literal["function_calling", "json_object", "json_schema"]
 
 
 class Settings(BaseSettings):
@@ -113,6 +114,25 @@ class Settings(BaseSettings):
     )
     wait_timeout_seconds: float = Field(
         30, gt=0, description="Longest `?wait=true` waits for processing."
+    )
+
+    llm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint (…/v1) of the LLM drafter; unset: composer only.",
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM endpoint.")
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key of the LLM endpoint (unset: a placeholder is sent)."
+    )
+    llm_timeout_s: float = Field(20, gt=0, description="Timeout of one LLM request (s).")
+    llm_retries: int = Field(
+        2, ge=0, le=10, description="Retries of an LLM request that timed out or failed (5xx)."
+    )
+    llm_max_tokens: int = Field(400, ge=16, description="Longest LLM answer (tokens).")
+    llm_json_mode: LLMJsonMode = Field(
+        "function_calling",
+        description="How structured output is asked for: function_calling, json_object, "
+        "json_schema.",
     )
 
     log_level: str = Field("INFO", description="Python logging level.")
