@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+LLM_STAMP := $(VENV)/.local-llm-stamp
+# Built wheels kept across venvs: llama-cpp-python (the local LLM server the tests use) builds
+# from source in ~12 minutes on 2 cores; reinstalling the cached wheel takes seconds.
+WHEELS ?= $(HOME)/.cache/threadline-wheels
+LLAMA_CPP := llama-cpp-python==0.3.36
 
 .PHONY: install run test lint format bench demo clean
 
@@ -14,12 +19,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The local LLM server of the tests (extra `local-llm`): the llama-cpp-python wheel is built
+# once into $(WHEELS) and installed from there. `make run` does not need it.
+$(LLM_STAMP): $(STAMP)
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
+		CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip wheel --quiet --no-deps $(LLAMA_CPP) -w $(WHEELS)
+	$(PY) -m pip install --quiet --find-links $(WHEELS) -e '.[dev,local-llm]'
+	touch $(LLM_STAMP)
 
-run: install
+install: $(LLM_STAMP)
+
+run: $(STAMP)
 	$(VENV)/bin/threadline run
 
-demo: install
+demo: $(STAMP)
 	$(VENV)/bin/threadline demo
 
 lint: install
