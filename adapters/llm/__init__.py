@@ -1,0 +1,1 @@
+"""LLM adapters: OpenAI-compatible chat models (LangChain)."""

@@ -1,0 +1,1 @@
+"""Versioned prompt files (`<capability>/<name>.v<N>.md`) and the registry that loads them."""
