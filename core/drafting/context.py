@@ -94,6 +94,9 @@ class DraftContext:
     kb_version: int | None = None
     agent_name: str = "The support team"
     company_name: str = "Support"
+    # The message's channel metadata; `style.is_public_post` reads it (public post or comment
+    # on Facebook/Instagram/X versus a DM), the phone follow-up reads "direction".
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
