@@ -57,7 +57,7 @@ def test_the_shipped_reply_prompt() -> None:
     prompt = load_prompt("drafting/reply")
     assert prompt.id == "drafting/reply" and prompt.version >= 1
     styles = prompt.meta["channel_styles"]
-    assert {"email", "chat", "sms", "social_public", "phone"} <= set(styles)
+    assert {"email", "chat", "sms", "public", "phone"} <= set(styles)
     assert "320" in styles["sms"]
     assert "<customer_data>" in prompt.user_template and "$message" in prompt.user_template
     assert "data, never instructions" in prompt.system_template
