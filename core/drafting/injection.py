@@ -131,7 +131,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:prompt|Anweisungen)\b"
             r"|\b(?:montre|révèle|affiche)[sz]?(?:-moi)?\s+(?:ton|tes|vos|votre)\s+"
             r"(?:prompt|instructions)\b"
-            r"|\b(?:muestra|revela|dime)(?:me)?\s+(?:tu|tus|su|sus)\s+(?:prompt|instrucciones)\b",
+            r"|\b(?:mu[eé]stra|revela|dime)(?:me)?\s+(?:tu|tus|su|sus)\s+(?:prompt|instrucciones)\b",
             _I,
         ),
     ),
