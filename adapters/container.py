@@ -27,6 +27,8 @@ from core.processing.service import MessageProcessor, ProcessingPolicy
 from core.retrieval.history import HistoryIndex
 
 if TYPE_CHECKING:
+    from core.drafting.composer import GroundedComposer
+    from core.drafting.context import Drafter
     from core.routing.config import RoutingConfig
     from core.routing.triage import Triager
 
@@ -166,14 +168,31 @@ class Container:
     @cached_property
     def processor(self) -> MessageProcessor:
         s = self.settings
+        from core.drafting.assemble import ContextSources
+        from core.drafting.step import DraftStep
         from core.routing.step import ClassifyStep
 
+        sources = ContextSources(
+            history=self.history,
+            related_k=s.related_k,
+            kb_k=s.draft_kb_k,
+            company_name=s.company_name,
+            agent_name=s.agent_signature,
+        )
         pipeline = Pipeline(
             [
                 CleanStep(),
                 EmbedStep(self.embedder),
                 ClassifyStep(self.triager, self.read_session_factory),
                 IndexStep(self.history),
+                DraftStep(
+                    self.drafter,
+                    self.read_session_factory,
+                    self.knowledge_search,
+                    sources,
+                    self.clock,
+                    parallel=s.draft_parallel if s.llm_base_url else 1,
+                ),
             ]
         )
         policy = ProcessingPolicy(
@@ -182,6 +201,38 @@ class Container:
             enqueue_grace=timedelta(seconds=s.enqueue_grace_seconds),
         )
         return MessageProcessor(pipeline, policy)
+
+    @cached_property
+    def composer(self) -> GroundedComposer:
+        """The offline grounded composer (also the LLM drafter's fallback)."""
+        from core.drafting.composer import GroundedComposer
+
+        s = self.settings
+        return GroundedComposer(
+            acknowledge_window=timedelta(hours=s.acknowledge_window_hours),
+            min_passage_score=s.draft_min_passage_score,
+            company_name=s.company_name,
+        )
+
+    @cached_property
+    def llm_drafter(self) -> Drafter:
+        """The LLM drafter (needs `llm_base_url`), falling back to the composer."""
+        from adapters.llm.openai_chat import OpenAIChatModel
+        from core.drafting.llm import LLMDrafter
+        from prompts.registry import load_prompt
+
+        s = self.settings
+        return LLMDrafter(
+            OpenAIChatModel.from_settings(s),
+            self.composer,
+            load_prompt("drafting/reply"),
+            timeout_s=s.llm_timeout_s,
+            phone_region=s.default_phone_region,
+        )
+
+    def drafter(self) -> Drafter:
+        """The drafter of the `draft` step: the grounded composer unless an LLM is configured."""
+        return self.llm_drafter if self.settings.llm_base_url else self.composer
 
     # --- queue ------------------------------------------------------------------------------
     @cached_property

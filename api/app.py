@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from adapters.container import Container, get_container
 from api import errors
-from api.routes import channels, customers, health, kb, messages, routing
+from api.routes import channels, customers, health, kb, messages, routing, suggestions
 from core.auth.cache import KeyCache
 
 
@@ -48,6 +48,7 @@ def create_app(container: Container | None = None, start_workers: bool = True) -
         customers.router,
         kb.router,
         routing.router,
+        suggestions.router,
     ):
         app.include_router(router)
     return app

@@ -135,6 +135,26 @@ class Settings(BaseSettings):
         "json_schema.",
     )
 
+    company_name: str = Field(
+        "", description="Company name under the signature of drafted replies (empty: none)."
+    )
+    agent_signature: str = Field("The support team", description="Who signs drafted replies.")
+    draft_kb_k: int = Field(5, ge=1, le=20, description="KB passages a drafter sees.")
+    draft_parallel: int = Field(
+        4, ge=1, description="Messages drafted at once per batch (LLM drafter only)."
+    )
+    acknowledge_window_hours: float = Field(
+        14 * 24,
+        gt=0,
+        description="A prior contact on another channel this recent is named in the draft.",
+    )
+    draft_min_passage_score: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Cosine a KB passage needs to ground a draft (below: needs_human).",
+    )
+
     log_level: str = Field("INFO", description="Python logging level.")
 
     @field_validator("default_phone_region")

@@ -6,10 +6,12 @@ from core.db import Base
 from core.identity.models import Account, Customer, CustomerEvent, Identity, MergeSuggestion
 from core.knowledge.models import KbChange, KbChunk, KbDocument, KbUpload, KbVersion
 from core.routing.models import Correction
+from core.suggestions.models import ApprovedAnswer, Suggestion
 
 __all__ = [
     "Account",
     "ApiKey",
+    "ApprovedAnswer",
     "Base",
     "Conversation",
     "Correction",
@@ -23,4 +25,5 @@ __all__ = [
     "KbVersion",
     "Message",
     "MergeSuggestion",
+    "Suggestion",
 ]

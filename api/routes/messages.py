@@ -7,13 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from api.deps import JsonBody, UnitOfWork, UowDep, require
 from core.auth.service import Role
+from core.conversations.models import Message
 from core.conversations.schemas import MessageAccepted, MessageIn, MessageOut, RelatedMessage
 from core.conversations.service import ConversationService, message_out
 from core.observability import MESSAGES_DUPLICATE, MESSAGES_INGESTED
 from core.retrieval.related import related_messages
+from core.suggestions.schemas import SuggestionOut
+from core.suggestions.service import SuggestionService, suggestion_out
 from core.tasks import TaskName
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
@@ -26,6 +30,7 @@ class MessageProcessed(MessageAccepted):
     """`?wait=true`: the ingest answer plus the message as processing left it."""
 
     message: MessageOut
+    suggestion: SuggestionOut | None = None
 
 
 def ingest(uow: UnitOfWork, data: MessageIn, response: Response, wait: bool) -> dict[str, Any]:
@@ -45,14 +50,26 @@ def ingest(uow: UnitOfWork, data: MessageIn, response: Response, wait: bool) -> 
     accepted = result.accepted()
     if not wait:
         return accepted.model_dump()
-    message = _wait_for(uow, message_id, container.settings.wait_timeout_seconds)
+    message, suggestion = _wait_for(uow, message_id, container.settings.wait_timeout_seconds)
     response.status_code = 200 if message.status in ("processed", "failed") else 202
     return MessageProcessed(
-        **{**accepted.model_dump(), "status": message.status}, message=message
+        **{**accepted.model_dump(), "status": message.status},
+        message=message,
+        suggestion=suggestion,
     ).model_dump()
 
 
-def _wait_for(uow: UnitOfWork, message_id: str, timeout: float) -> MessageOut:
+def message_with_suggestion(session: Session, message: Message) -> MessageOut:
+    """A message in its API shape, with the id of its suggested reply."""
+    out = message_out(message)
+    suggestion = SuggestionService(session).for_message(message.id)
+    out.suggestion_id = suggestion.id if suggestion is not None else None
+    return out
+
+
+def _wait_for(
+    uow: UnitOfWork, message_id: str, timeout: float
+) -> tuple[MessageOut, SuggestionOut | None]:
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
@@ -61,8 +78,11 @@ def _wait_for(uow: UnitOfWork, message_id: str, timeout: float) -> MessageOut:
                 message_id
             )
             out = message_out(message)
+            found = SuggestionService(session).for_message(message_id)
+            suggestion = suggestion_out(found) if found is not None else None
+            out.suggestion_id = found.id if found is not None else None
         if out.status in ("processed", "failed") or time.monotonic() >= deadline:
-            return out
+            return out, suggestion
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
 
@@ -88,7 +108,7 @@ def post_message(
 def get_message(message_id: str, uow: UowDep) -> MessageOut:
     """A message with its processing status."""
     service = ConversationService(uow.session, uow.container.threading_policy)
-    return message_out(service.get_message(message_id))
+    return message_with_suggestion(uow.session, service.get_message(message_id))
 
 
 class RelatedOut(BaseModel):

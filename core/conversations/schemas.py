@@ -113,6 +113,7 @@ class MessageOut(BaseModel):
     team: str | None = None
     priority: str | None = None
     triage: dict[str, Any] | None = None
+    suggestion_id: str | None = None  # the suggested reply, once drafted
 
 
 class RelatedMessage(BaseModel):

@@ -29,6 +29,8 @@ class WorkItem:
     text: str
     sent_at: datetime
     received_at: datetime
+    direction: str = "inbound"
+    metadata: dict[str, object] = field(default_factory=dict)
     clean_text: str | None = None
     vector: Vector | None = None
     indexed: bool = False

@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from core.conversations.repository import ConversationRepository
+from core.drafting.context import Draft
 from core.observability import MESSAGES_PROCESSED, MESSAGES_REQUEUED, PROCESSING_LATENCY
 from core.processing.pipeline import Pipeline, WorkItem
+from core.suggestions.service import record_draft
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class MessageProcessor:
                     text=m.text,
                     sent_at=m.sent_at,
                     received_at=m.received_at,
+                    direction=m.direction,
+                    metadata=dict(m.meta or {}),
                 )
             )
         return items
@@ -106,6 +110,9 @@ class MessageProcessor:
                     message.intent = triage["intent"]["label"]
                     message.team = triage["team"]["name"]
                     message.priority = triage["priority"]
+                draft = item.results.get("draft")
+                if isinstance(draft, Draft):
+                    record_draft(session, message, draft, item.vector, now)
                 outcome.processed.append(message.id)
                 MESSAGES_PROCESSED.labels(message.channel).inc()
                 PROCESSING_LATENCY.observe(max(0.0, (now - message.received_at).total_seconds()))

@@ -57,6 +57,9 @@ class ClassifyStep:
         self.read_sessions = read_sessions
 
     def run(self, items: list[WorkItem]) -> None:
+        items = [i for i in items if i.direction == "inbound"]  # agents' replies need no triage
+        if not items:
+            return
         with self.read_sessions() as session:
             customers, repeats = load_context(session, items)
         decisions = self.triager().triage(

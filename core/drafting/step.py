@@ -1,0 +1,78 @@
+"""The `draft` pipeline step: every processed inbound message gets a suggested reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.drafting.assemble import ContextSources, build_context
+from core.drafting.context import DraftContext, Drafter
+from core.errors import TransientError
+from core.knowledge.search import KnowledgeSearch
+from core.ports import Clock
+from core.processing.pipeline import WorkItem
+
+log = logging.getLogger(__name__)
+
+
+class DraftStep:
+    """Assemble each item's context in one read session, then draft (in parallel when the
+    drafter calls a remote model). A drafter bug fails only its own item."""
+
+    name = "draft"
+
+    def __init__(
+        self,
+        drafter: Callable[[], Drafter],
+        read_sessions: sessionmaker[Session],
+        knowledge: Callable[[Session], KnowledgeSearch],
+        sources: ContextSources,
+        clock: Clock,
+        parallel: int = 1,
+    ) -> None:
+        self.drafter = drafter
+        self.read_sessions = read_sessions
+        self.knowledge = knowledge
+        self.sources = sources
+        self.clock = clock
+        self.parallel = max(1, parallel)
+
+    def run(self, items: list[WorkItem]) -> None:
+        inbound = [i for i in items if i.direction == "inbound"]
+        if not inbound:
+            return
+        now = self.clock.now()
+        contexts: list[tuple[WorkItem, DraftContext]] = []
+        with self.read_sessions() as session:
+            kb = self.knowledge(session)
+            for item in inbound:
+                try:
+                    contexts.append((item, build_context(session, kb, self.sources, item, now)))
+                except TransientError:
+                    raise
+                except LookupError as exc:
+                    item.error = f"draft: {exc}"
+        drafter = self.drafter()
+
+        def one(pair: tuple[WorkItem, DraftContext]) -> tuple[WorkItem, Any]:
+            item, context = pair
+            try:
+                return item, drafter.draft(context)
+            except Exception as exc:  # noqa: BLE001 - one bad draft must not fail the batch
+                log.exception("drafting message %s failed", item.message_id)
+                return item, exc
+
+        if self.parallel > 1 and len(contexts) > 1:
+            with ThreadPoolExecutor(min(self.parallel, len(contexts))) as pool:
+                results = list(pool.map(one, contexts))
+        else:
+            results = [one(pair) for pair in contexts]
+        for item, result in results:
+            if isinstance(result, Exception):
+                item.error = f"draft: {type(result).__name__}: {result}"
+            else:
+                item.results["draft"] = result

@@ -1,0 +1,198 @@
+"""The approval workflow over HTTP, on SQLite and PostgreSQL, with the real pipeline:
+every processed message gets a suggestion; agents accept, edit or reject it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.container import Container
+from tests.helpers import Api
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def kb(container: Container) -> None:
+    """Two demo-company articles, ingested for real (chunk, embed, Chroma)."""
+    from kb_ingest.pipeline import IngestOptions
+    from workers.kb import ingest_files
+
+    ingest_files(
+        container,
+        [
+            ROOT / "demo/kb/returns-refunds/returns-window.md",
+            ROOT / "demo/kb/shipping/lost-parcel.md",
+        ],
+        IngestOptions(),
+    )
+
+
+def ask(api: Api, text: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": "email",
+        "sender": {"email": "maria.lopez@example.com", "name": "Maria Lopez"},
+        "subject": "Question",
+        "text": text,
+    }
+    body.update(extra)
+    response = api.message(wait=True, **body)
+    assert response.status_code == 200, response.text
+    out: dict[str, Any] = response.json()
+    assert out["status"] == "processed", out
+    return out
+
+
+def test_processed_message_gets_a_pending_suggestion(api: Api, kb: None) -> None:
+    out = ask(api, "How many days do I have to return my jacket?")
+    suggestion = out["suggestion"]
+    assert suggestion["status"] == "pending" and suggestion["drafter"] == "composer"
+    assert suggestion["draft_text"].strip()
+    assert suggestion["cited_chunks"], "a KB-grounded draft cites its passages"
+    assert suggestion["kb_version"] == 1
+    assert out["message"]["suggestion_id"] == suggestion["id"]
+    again = api.get(f"/v1/messages/{out['message_id']}", role="agent").json()
+    assert again["suggestion_id"] == suggestion["id"]
+    assert api.get(f"/v1/suggestions/{suggestion['id']}", role="agent").json() == suggestion
+
+
+def test_accept_records_the_reply_in_history(api: Api, kb: None, container: Container) -> None:
+    out = ask(api, "How many days do I have to return my jacket?")
+    sid = out["suggestion"]["id"]
+    accepted = api.post(f"/v1/suggestions/{sid}/accept", role="agent")
+    assert accepted.status_code == 200, accepted.text
+    body = accepted.json()
+    assert body["status"] == "accepted" and body["edit_distance"] == 0
+    assert body["final_text"] == body["draft_text"] and body["decided_by"]
+    outbound_id = body["outbound_message_id"]
+    outbound = api.get(f"/v1/messages/{outbound_id}", role="agent").json()
+    assert outbound["direction"] == "outbound"
+    assert outbound["conversation_id"] == out["conversation_id"]
+    assert outbound["text"] == body["final_text"]
+    timeline = api.get(f"/v1/customers/{out['customer_id']}/timeline", role="agent").json()
+    kinds = [i.get("kind") for i in timeline["items"] if i["type"] == "event"]
+    assert "suggestion.accepted" in kinds and "suggestion.created" in kinds
+    assert outbound_id in [i["id"] for i in timeline["items"] if i["type"] == "message"]
+    # The reply is processed like any message (indexed into history), but gets no triage or draft.
+    for _ in range(100):
+        outbound = api.get(f"/v1/messages/{outbound_id}", role="agent").json()
+        if outbound["status"] == "processed":
+            break
+        time.sleep(0.1)
+    assert outbound["status"] == "processed"
+    assert outbound["triage"] is None and outbound["suggestion_id"] is None
+
+
+def test_invalid_transitions_are_clear_4xx(api: Api, kb: None) -> None:
+    first = ask(api, "How many days do I have to return my jacket?")["suggestion"]["id"]
+    assert api.post(f"/v1/suggestions/{first}/accept", role="agent").status_code == 200
+    double = api.post(f"/v1/suggestions/{first}/accept", role="agent")
+    assert double.status_code == 409
+    assert "already accepted" in double.json()["error"]["message"]
+    second = ask(api, "My parcel never arrived, what now?", external_id="m-2")["suggestion"]["id"]
+    assert (
+        api.post(f"/v1/suggestions/{second}/reject", role="agent", json={"reason": "wrong topic"})
+    ).status_code == 200
+    after_reject = api.post(f"/v1/suggestions/{second}/accept", role="agent")
+    assert after_reject.status_code == 409 and "already rejected" in after_reject.text
+    third = ask(api, "Can I still return shoes after 20 days?", external_id="m-3")
+    sid = third["suggestion"]["id"]
+    for bad in ({"text": ""}, {"text": "   \n "}, {}, {"text": "ok", "extra": 1}):
+        response = api.post(f"/v1/suggestions/{sid}/edit", role="agent", json=bad)
+        assert response.status_code == 422, (bad, response.text)
+    assert (
+        api.post(f"/v1/suggestions/{sid}/reject", role="agent", json={"reason": ""}).status_code
+        == 422
+    )
+    assert api.post("/v1/suggestions/nope/accept", role="agent").status_code == 404
+    assert api.post(f"/v1/suggestions/{sid}/accept", role="integration").status_code == 403
+    assert api.get(f"/v1/suggestions/{sid}", role="agent").json()["status"] == "pending"
+
+
+def test_edit_stores_distance_and_stats(api: Api, kb: None) -> None:
+    one = ask(api, "How many days do I have to return my jacket?")["suggestion"]
+    two = ask(api, "My parcel never arrived, what now?", external_id="m-2")["suggestion"]
+    ask(api, "Do you ship to Norway?", external_id="m-3")
+    new_text = one["draft_text"] + "\n\nP.S. Free return labels are in your account."
+    edited = api.post(f"/v1/suggestions/{one['id']}/edit", role="agent", json={"text": new_text})
+    assert edited.status_code == 200
+    assert edited.json()["status"] == "edited"
+    assert edited.json()["edit_distance"] == len(new_text) - len(one["draft_text"])
+    api.post(f"/v1/suggestions/{two['id']}/reject", role="agent", json={"reason": "not needed"})
+    stats = api.get("/v1/suggestions/stats", role="agent").json()
+    overall = stats["overall"]
+    assert (overall["total"], overall["pending"], overall["edited"], overall["rejected"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    assert overall["acceptance_rate"] == 0.5 and overall["edit_rate"] == 0.5
+    assert overall["mean_edit_distance"] == edited.json()["edit_distance"]
+    assert [r["key"] for r in stats["by_drafter"]] == ["composer"]
+    assert sum(r["total"] for r in stats["by_team"]) == 3
+    pending = api.get("/v1/suggestions", role="agent", params={"status": "pending"}).json()
+    assert pending["total"] == 1 and pending["items"][0]["status"] == "pending"
+    assert api.get("/v1/suggestions", role="agent", params={"status": "bogus"}).status_code == 422
+
+
+def test_queue_orders_by_priority_then_waiting_time(api: Api, kb: None) -> None:
+    ask(api, "Do you ship to Norway?")
+    ask(
+        api,
+        "URGENT: someone stole my card and is using my account, lock it now!",
+        external_id="m-urgent",
+        channel="chat",
+        sender={"handle": "x1", "name": "Sam"},
+    )
+    items = api.get("/v1/suggestions", role="agent").json()["items"]
+    ranks = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+    order = [ranks.get(i["priority"], 4) for i in items]
+    assert order == sorted(order)
+    team = items[0]["team"]
+    only = api.get("/v1/suggestions", role="agent", params={"team": team}).json()["items"]
+    assert only and all(i["team"] == team for i in only)
+
+
+def test_approved_answer_is_reused_for_the_same_question(api: Api, kb: None) -> None:
+    question = "How many days do I have to return my jacket?"
+    first = ask(api, question)["suggestion"]
+    edited_text = "Hello Maria,\n\nYou have 30 days from delivery to return it.\n\nBest regards"
+    api.post(f"/v1/suggestions/{first['id']}/edit", role="agent", json={"text": edited_text})
+    second = ask(
+        api,
+        question,
+        external_id="other-customer",
+        channel="chat",
+        sender={"handle": "c-77", "name": "Jonas Weber"},
+    )["suggestion"]
+    assert second["approved_answer_id"]
+    assert "You have 30 days from delivery to return it." in second["draft_text"]
+    assert "Maria" not in second["draft_text"]
+
+
+def test_removing_an_offer_in_an_edit_records_it_as_declined(
+    api: Api, kb: None, container: Container
+) -> None:
+    from core.identity.models import Customer
+    from core.suggestions.models import Suggestion
+
+    out = ask(api, "How many days do I have to return my jacket?")
+    sid = out["suggestion"]["id"]
+    with container.session() as session:  # a draft that offers an upgrade
+        row = session.get(Suggestion, sid)
+        assert row is not None
+        row.draft_text += "\n\nYou can also add Premium Support for 4-hour responses."
+        session.commit()
+    final = "Hello Maria,\n\nYou have 30 days from delivery to return it."
+    assert api.post(f"/v1/suggestions/{sid}/edit", role="agent", json={"text": final}).is_success
+    with container.session(write=False) as session:
+        customer = session.get(Customer, out["customer_id"])
+        assert customer is not None
+        assert customer.attributes["declined_offers"] == ["premium_support_upgrade"]
+    timeline = api.get(f"/v1/customers/{out['customer_id']}/timeline", role="agent").json()
+    declined = [i for i in timeline["items"] if i.get("kind") == "offer.declined"]
+    assert declined and declined[0]["data"]["offers"] == ["premium_support_upgrade"]
