@@ -192,6 +192,9 @@ class Container:
                     sources,
                     self.clock,
                     parallel=s.draft_parallel if s.llm_base_url else 1,
+                    fallback=lambda: self.composer,
+                    # LLM drafts of a batch must end within its lease; the rest is composed.
+                    budget_s=s.lease_seconds / 2 if s.llm_base_url else None,
                 ),
             ]
         )

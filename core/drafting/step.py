@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,7 +22,11 @@ log = logging.getLogger(__name__)
 
 class DraftStep:
     """Assemble each item's context in one read session, then draft (in parallel when the
-    drafter calls a remote model). A drafter bug fails only its own item."""
+    drafter calls a remote model). A drafter bug fails only its own item.
+
+    Drafting must end well within the lease of the batch: once `budget_s` has passed, the
+    remaining items are drafted by `fallback` (the offline composer), which records why.
+    """
 
     name = "draft"
 
@@ -33,6 +38,8 @@ class DraftStep:
         sources: ContextSources,
         clock: Clock,
         parallel: int = 1,
+        fallback: Callable[[], Drafter] | None = None,
+        budget_s: float | None = None,
     ) -> None:
         self.drafter = drafter
         self.read_sessions = read_sessions
@@ -40,6 +47,8 @@ class DraftStep:
         self.sources = sources
         self.clock = clock
         self.parallel = max(1, parallel)
+        self.fallback = fallback
+        self.budget_s = budget_s
 
     def run(self, items: list[WorkItem]) -> None:
         inbound = [i for i in items if i.direction == "inbound"]
@@ -57,10 +66,16 @@ class DraftStep:
                 except LookupError as exc:
                     item.error = f"draft: {exc}"
         drafter = self.drafter()
+        fallback = self.fallback() if self.fallback is not None else None
+        deadline = time.monotonic() + self.budget_s if self.budget_s is not None else float("inf")
 
         def one(pair: tuple[WorkItem, DraftContext]) -> tuple[WorkItem, Any]:
             item, context = pair
             try:
+                if fallback is not None and time.monotonic() > deadline:
+                    draft = fallback.draft(context)
+                    draft.fallback_reason = draft.fallback_reason or "time_budget"
+                    return item, draft
                 return item, drafter.draft(context)
             except Exception as exc:  # noqa: BLE001 - one bad draft must not fail the batch
                 log.exception("drafting message %s failed", item.message_id)
