@@ -22,6 +22,7 @@ COPY migrations/ migrations/
 COPY demo/ demo/
 COPY kb_ingest/ kb_ingest/
 COPY evals/ evals/
+COPY prompts/ prompts/
 RUN pip install .
 
 RUN useradd --system --create-home --uid 10001 threadline \

@@ -245,3 +245,14 @@ def test_dockerignore_keeps_local_state_out() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".venv", "var", ".env"} <= ignored
+
+
+def test_api_and_worker_share_the_data_dir(services: dict[str, dict[str, Any]]) -> None:
+    """Models trained by a worker (or the CLI) live under <data_dir>/models: one volume."""
+    data_dir = str(_settings_from(services["api"]).data_dir)
+    mounts = {
+        name: {v.split(":")[1]: v.split(":")[0] for v in services[name].get("volumes", [])}
+        for name in ("api", "worker")
+    }
+    assert mounts["api"].get(data_dir) is not None
+    assert mounts["api"][data_dir] == mounts["worker"].get(data_dir)
