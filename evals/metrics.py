@@ -1,9 +1,12 @@
-"""Ranking metrics over labelled queries."""
+"""Eval metrics: ranking over labelled queries, and answer consistency of eval suites."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 
 def first_rank(ranked: Sequence[str], expected: str) -> int | None:
@@ -38,3 +41,414 @@ def ranking_scores(ranks: Sequence[int | None]) -> RankingScores:
         recall_at_5=sum(1 for r in ranks if r is not None and r <= 5) / n,
         mrr=sum(1.0 / r for r in ranks if r is not None) / n,
     )
+
+
+# --- answer consistency (issue 6) ----------------------------------------------------------
+#
+# Every score is a share in [0, 1] (None when nothing it applies to was in the suite). The
+# definitions, per cluster; "overall" and "per intent" aggregate them as documented on
+# `summarize`:
+#
+# - team_accuracy / intent_accuracy: variants routed to the expected team / intent.
+# - recall_at_k / mrr: the expected article (any of `expected_articles`) among the distinct
+#   documents of the k passages the drafter was given (k = THREADLINE_DRAFT_KB_K), and the
+#   reciprocal of its rank (0 when absent).
+# - citation_accuracy: variants whose draft cites an expected article.
+# - citation_agreement: variants whose draft cites the cluster's modal article (the article
+#   most variants cite; ties go to an expected article, then alphabetically).
+# - fact_consistency: 1 when every variant's answer states the same set of facts
+#   (core.drafting.facts canonical values), else 0.
+# - fact_recall: variants whose answer states every expected fact.
+# - fact_agreement: 1 when the fact sets are identical AND contain every expected fact
+#   (the answers may state more, e.g. the article link), else 0.
+# - semantic_agreement / semantic_agreement_min: mean and minimum pairwise cosine of the
+#   answer parts (greeting, acknowledgement, sign-off removed) of the cluster's drafts.
+# - faithfulness: drafts with no fact missing from their cited sources and the customer's data.
+# - personalization: drafts that name the earlier contact's channel, over variants whose
+#   persona has a prior contact on another channel (within the acknowledge window; not
+#   public replies).
+# - public_privacy: public replies without personal data (core.drafting.pii) or the name.
+# - declined_offers: drafts that do not re-offer an offer the persona declined.
+# - stability: with --repeat N, variants whose N drafts are identical (the conversation
+#   reference aside).
+
+METRICS: dict[str, str] = {
+    "team_accuracy": "variants routed to the expected team",
+    "intent_accuracy": "variants classified as the expected intent",
+    "recall_at_k": "expected article among the passages the drafter saw",
+    "mrr": "mean reciprocal rank of the expected article",
+    "citation_accuracy": "drafts citing an expected article",
+    "citation_agreement": "drafts citing the cluster's modal article (mean over clusters)",
+    "fact_agreement": "clusters whose drafts state identical facts, with every expected one",
+    "fact_consistency": "clusters whose drafts state identical fact sets",
+    "fact_recall": "drafts stating every expected fact",
+    "semantic_agreement": "mean pairwise cosine of the answers (mean over clusters)",
+    "semantic_agreement_min": "lowest pairwise cosine of the answers in any cluster",
+    "faithfulness": "drafts whose every fact is in a cited source or the customer's data",
+    "personalization": "drafts naming the prior contact's channel (when there is one)",
+    "public_privacy": "public replies without personal data",
+    "declined_offers": "drafts not re-offering a declined offer",
+    "stability": "variants with identical drafts over --repeat runs",
+    "consistent_clusters": "clusters with full citation and fact agreement",
+    "needs_human_rate": "drafts flagged needs_human (informational)",
+}
+HIGHER_IS_BETTER = {name: name != "needs_human_rate" for name in METRICS}
+
+
+@dataclass
+class VariantOutcome:
+    """What the pipeline made of one variant (plain data: the runner fills it in)."""
+
+    cluster_id: str
+    variant_id: str
+    channel: str
+    customer: str
+    public: bool
+    text: str
+    draft: str
+    answer: str
+    team: str | None = None
+    intent: str | None = None
+    intent_confidence: float = 0.0
+    team_confidence: float = 0.0
+    abstained: bool = False
+    drafter: str | None = None
+    flags: list[str] = field(default_factory=list)
+    needs_human: bool = False
+    fallback_reason: str | None = None
+    cited_chunks: list[str] = field(default_factory=list)
+    cited_documents: list[str] = field(default_factory=list)
+    retrieved_documents: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    prior_channels: list[str] = field(default_factory=list)  # other-channel priors in window
+    personalized: bool | None = None  # None: not applicable
+    public_pii: list[str] = field(default_factory=list)
+    declined: list[str] = field(default_factory=list)
+    reoffered: list[str] = field(default_factory=list)
+    repeats: list[str] = field(default_factory=list)  # normalized drafts of every repeat
+    stable: bool | None = None
+    message_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ClusterExpectation:
+    """What a cluster expects (a view of evals.suite.Cluster without the variants)."""
+
+    id: str
+    expected_articles: list[str] = field(default_factory=list)
+    expected_team: str | None = None
+    expected_intent: str | None = None
+    expected_facts: list[str] = field(default_factory=list)
+
+    @property
+    def answers(self) -> bool:
+        """Whether the cluster checks answers (not only routing)."""
+        return bool(self.expected_articles or self.expected_facts)
+
+
+# -- answer parts ---------------------------------------------------------------------------
+
+_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\b[^\n,!.?]{0,80}[,!]\s*", re.I
+)
+_TEMPLATE_SENTENCES = (
+    re.compile(r"\bI can see you\b", re.I),
+    re.compile(r"^Thank you for (?:speaking with us|taking our call)\b", re.I),
+    re.compile(r"^Here is a short summary", re.I),
+    re.compile(r"^If anything is still unclear", re.I),
+    re.compile(r"^Please send us a direct message\b", re.I),
+)
+_SIGN_OFF = re.compile(
+    r"(?:\n\s*(?:kind|best|warm)?\s*regards,?[\s\S]*$)|(?:\s+-(?:\s+[^\n.!?]{1,80})?\s*$)", re.I
+)
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])|\n+")
+
+
+def answer_text(draft: str) -> str:
+    """The answer of a reply, without greeting, acknowledgement of a prior contact, call
+    follow-up, DM invitation and sign-off (those differ by channel and person by design)."""
+    text = _SIGN_OFF.sub("", draft.strip())
+    text = _GREETING.sub("", text, count=1)
+    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
+    kept = [s for s in sentences if not any(p.search(s) for p in _TEMPLATE_SENTENCES)]
+    return " ".join(kept).strip()
+
+
+def fact_values(text: str) -> list[str]:
+    """Sorted distinct canonical fact values of `text`."""
+    from core.drafting.facts import extract_facts
+
+    return sorted({f.value for f in extract_facts(text)})
+
+
+def expected_present(expected: str, facts: Iterable[str], answer: str) -> bool:
+    """Whether an expected fact is stated: by canonical value ("thirty days" = "30 days"),
+    or, for a policy term without a number, as words in the answer (case-insensitive)."""
+    values = fact_values(expected)
+    if values:
+        have = set(facts)
+        return all(v in have for v in values)
+    return expected.strip().lower() in answer.lower()
+
+
+_CHANNEL_MENTION = {
+    "email": r"e-?mail",
+    "sms": r"SMS|text message",
+    "phone": r"call(?:ed)?|phone",
+    "chat": r"chat",
+    "whatsapp": r"WhatsApp",
+    "facebook": r"Facebook",
+    "instagram": r"Instagram",
+    "twitter": r"\bX\b|Twitter",
+    "x": r"\bX\b|Twitter",
+    "web_form": r"web ?form",
+    "webform": r"web ?form",
+}
+
+
+def mentions_channel(text: str, channel: str) -> bool:
+    """Whether a reply names a channel ("messaged us on Facebook", "called us")."""
+    pattern = _CHANNEL_MENTION.get(channel, re.escape(channel))
+    return bool(re.search(rf"(?<!\w)(?:{pattern})", text, re.I))
+
+
+def offer_mentioned(text: str, key: str, phrases: Iterable[str]) -> bool:
+    """Whether a reply mentions an offer by one of its phrases or its key."""
+    words = [*phrases, key.replace("_", " ")]
+    return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.I) for w in words if w)
+
+
+# -- per cluster ----------------------------------------------------------------------------
+
+
+def _share(flags: Iterable[bool | None]) -> float | None:
+    values = [bool(f) for f in flags if f is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _rank(retrieved: list[str], expected: list[str]) -> int | None:
+    ranks = [r for r in (first_rank(retrieved, e) for e in expected) if r is not None]
+    return min(ranks) if ranks else None
+
+
+def modal_article(outcomes: list[VariantOutcome], expected: list[str]) -> str | None:
+    """The article most drafts of a cluster cite (ties: an expected one, then by name)."""
+    counts = Counter(doc for o in outcomes for doc in dict.fromkeys(o.cited_documents))
+    if not counts:
+        return None
+    return min(counts, key=lambda d: (-counts[d], d not in expected, d))
+
+
+def cosine_matrix(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Pairwise cosine similarities."""
+    import numpy as np
+
+    matrix = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit = matrix / np.where(norms > 0, norms, 1.0)
+    result: list[list[float]] = (unit @ unit.T).tolist()
+    return result
+
+
+def pairwise(vectors: list[list[float]]) -> tuple[float | None, float | None]:
+    """Mean and minimum pairwise cosine (None with fewer than two vectors)."""
+    if len(vectors) < 2:
+        return None, None
+    m = cosine_matrix(vectors)
+    sims = [m[i][j] for i in range(len(vectors)) for j in range(i + 1, len(vectors))]
+    return sum(sims) / len(sims), min(sims)
+
+
+def cluster_scores(
+    cluster: ClusterExpectation,
+    outcomes: list[VariantOutcome],
+    answer_vectors: list[list[float]] | None = None,
+) -> dict[str, Any]:
+    """Every metric of one cluster (see the definitions above); None where not applicable."""
+    n = len(outcomes)
+    out: dict[str, Any] = {"n": n}
+    out["team_accuracy"] = (
+        _share(o.team == cluster.expected_team for o in outcomes) if cluster.expected_team else None
+    )
+    out["intent_accuracy"] = (
+        _share(o.intent == cluster.expected_intent for o in outcomes)
+        if cluster.expected_intent
+        else None
+    )
+    if cluster.expected_articles:
+        ranks = [_rank(o.retrieved_documents, cluster.expected_articles) for o in outcomes]
+        out["ranks"] = ranks
+        out["recall_at_k"] = _share(r is not None for r in ranks)
+        out["mrr"] = sum(1.0 / r for r in ranks if r) / n if n else None
+        out["citation_accuracy"] = _share(
+            any(d in cluster.expected_articles for d in o.cited_documents) for o in outcomes
+        )
+    else:
+        out.update(recall_at_k=None, mrr=None, citation_accuracy=None)
+    if cluster.answers:
+        modal = modal_article(outcomes, cluster.expected_articles)
+        out["modal_article"] = modal
+        out["citation_agreement"] = (
+            _share(modal in o.cited_documents for o in outcomes) if modal else 0.0
+        )
+        sets = [frozenset(o.facts) for o in outcomes]
+        consistent = len(set(sets)) == 1
+        recall_flags = [
+            all(expected_present(e, o.facts, o.answer) for e in cluster.expected_facts)
+            for o in outcomes
+        ]
+        out["fact_consistency"] = 1.0 if consistent else 0.0
+        out["fact_recall"] = _share(recall_flags) if cluster.expected_facts else None
+        out["fact_agreement"] = 1.0 if consistent and all(recall_flags) else 0.0
+        common = sorted(set.intersection(*(set(s) for s in sets))) if sets else []
+        out["facts_common"] = common
+        out["facts_differing"] = sorted({f for s in sets for f in s} - set(common))
+        mean, low = pairwise(answer_vectors or [])
+        out["semantic_agreement"], out["semantic_agreement_min"] = mean, low
+        out["faithfulness"] = _share(not o.unsupported for o in outcomes)
+        out["consistent"] = out["citation_agreement"] == 1.0 and out["fact_agreement"] == 1.0
+    else:
+        out.update(
+            modal_article=None,
+            citation_agreement=None,
+            fact_consistency=None,
+            fact_recall=None,
+            fact_agreement=None,
+            semantic_agreement=None,
+            semantic_agreement_min=None,
+            faithfulness=None,
+            consistent=None,
+        )
+    out["personalization"] = _share(o.personalized for o in outcomes)
+    out["public_privacy"] = (
+        _share(not o.public_pii for o in outcomes if o.public)
+        if any(o.public for o in outcomes)
+        else None
+    )
+    out["declined_offers"] = (
+        _share(not o.reoffered for o in outcomes if o.declined)
+        if any(o.declined for o in outcomes)
+        else None
+    )
+    out["stability"] = _share(o.stable for o in outcomes)
+    out["needs_human_rate"] = _share(o.needs_human for o in outcomes)
+    return out
+
+
+def summarize(
+    clusters: list[tuple[ClusterExpectation, list[VariantOutcome], Mapping[str, Any]]],
+) -> dict[str, float | None]:
+    """Overall (or per-intent) scores from per-cluster results.
+
+    Variant-level shares (accuracies, recall, MRR, citation accuracy, fact recall,
+    faithfulness, personalization, privacy, declined offers, stability) are pooled over all
+    variants; cluster-level ones (citation agreement, fact agreement and consistency,
+    semantic agreement, consistent clusters) are means over the clusters they apply to;
+    semantic_agreement_min is the lowest of any cluster.
+    """
+
+    def pooled(key: str, weight: Callable[[Mapping[str, Any]], int]) -> float | None:
+        total = 0.0
+        count = 0
+        for _, _, scores in clusters:
+            value = scores.get(key)
+            if value is None:
+                continue
+            w = weight(scores)
+            total += float(value) * w
+            count += w
+        return total / count if count else None
+
+    def applicable(
+        key: str, test: Callable[[VariantOutcome], bool]
+    ) -> Callable[[Mapping[str, Any]], int]:
+        counts = {id(scores): sum(1 for o in outs if test(o)) for _, outs, scores in clusters}
+        return lambda scores: counts[id(scores)]
+
+    by_variant = lambda scores: int(scores["n"])  # noqa: E731
+    summary: dict[str, float | None] = {
+        "team_accuracy": pooled("team_accuracy", by_variant),
+        "intent_accuracy": pooled("intent_accuracy", by_variant),
+        "recall_at_k": pooled("recall_at_k", by_variant),
+        "mrr": pooled("mrr", by_variant),
+        "citation_accuracy": pooled("citation_accuracy", by_variant),
+        "fact_recall": pooled("fact_recall", by_variant),
+        "faithfulness": pooled("faithfulness", by_variant),
+        "personalization": pooled(
+            "personalization", applicable("p", lambda o: o.personalized is not None)
+        ),
+        "public_privacy": pooled("public_privacy", applicable("q", lambda o: o.public)),
+        "declined_offers": pooled("declined_offers", applicable("d", lambda o: bool(o.declined))),
+        "stability": pooled("stability", applicable("s", lambda o: o.stable is not None)),
+        "needs_human_rate": pooled("needs_human_rate", by_variant),
+    }
+    one = lambda scores: 1  # noqa: E731
+    for key in ("citation_agreement", "fact_agreement", "fact_consistency", "semantic_agreement"):
+        summary[key] = pooled(key, one)
+    mins = [
+        s["semantic_agreement_min"]
+        for _, _, s in clusters
+        if s.get("semantic_agreement_min") is not None
+    ]
+    summary["semantic_agreement_min"] = min(mins) if mins else None
+    flags = [s["consistent"] for _, _, s in clusters if s.get("consistent") is not None]
+    summary["consistent_clusters"] = sum(flags) / len(flags) if flags else None
+    return {name: summary.get(name) for name in METRICS}
+
+
+def parse_bars(specs: Iterable[str]) -> dict[str, float]:
+    """`["fact_agreement=0.9", ...]` → {metric: bar}; ValueError naming a bad entry."""
+    bars: dict[str, float] = {}
+    for spec in specs:
+        name, sep, raw = spec.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"--fail-under takes metric=value, got {spec!r}")
+        if name not in METRICS:
+            raise ValueError(
+                f"unknown metric {name!r} in --fail-under (one of {', '.join(METRICS)})"
+            )
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise ValueError(f"--fail-under {name}: {raw!r} is not a number") from exc
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"--fail-under {name}: {value} is not between 0 and 1")
+        bars[name] = value
+    return bars
+
+
+def check_bars(
+    summary: Mapping[str, float | None], bars: Mapping[str, float]
+) -> dict[str, dict[str, Any]]:
+    """{metric: {bar, value, passed}}; a metric the suite cannot measure passes as n/a."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, bar in bars.items():
+        value = summary.get(name)
+        if value is None:
+            passed: bool | None = None
+        elif HIGHER_IS_BETTER.get(name, True):
+            passed = value + 1e-9 >= bar
+        else:
+            passed = value <= bar + 1e-9
+        out[name] = {"bar": bar, "value": value, "passed": passed}
+    return out
+
+
+def compare(
+    current: Mapping[str, float | None], previous: Mapping[str, float | None]
+) -> dict[str, dict[str, Any]]:
+    """Per metric: previous, current, delta and whether it got better or worse."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in METRICS:
+        now, before = current.get(name), previous.get(name)
+        delta = None if now is None or before is None else now - before
+        if delta is None or abs(delta) < 1e-9:
+            trend = "same" if delta is not None else "n/a"
+        else:
+            better = delta > 0 if HIGHER_IS_BETTER[name] else delta < 0
+            trend = "better" if better else "worse"
+        out[name] = {"previous": before, "current": now, "delta": delta, "trend": trend}
+    return out
