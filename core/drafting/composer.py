@@ -41,12 +41,19 @@ from core.drafting.style import ChannelStyle, canonical_channel, is_public_post,
 # passage must also reach a share of the best passage's score.
 DEFAULT_MIN_PASSAGE_SCORE = 0.3
 RELATIVE_PASSAGE_FLOOR = 0.6
-MAX_PASSAGES = 3
-_PASSAGE_WEIGHTS = (1.0, 0.85, 0.7)
-_MIN_SHARE_OF_BEST = 0.35  # a second or third sentence must score this share of the best one
-_FACT_BONUS = 0.3
+MAX_PASSAGES = 5
+_RANK_WEIGHTS = (1.0, 0.9, 0.8, 0.72, 0.65)  # by passage score, best first
+_OTHER_ARTICLE_WEIGHT = 0.8  # passages of an article other than the best-supported one
+_SUPPORT_SHARE = 0.3  # an article's support: its best passage + this share of the others
+_MIN_SHARE_OF_BEST = 0.5  # a second or third sentence must score this share of the best one
+_OTHER_ARTICLE_SHARE = 0.8  # …and this share when it comes from another article
+_FACT_BONUS = 0.15
+_TYPE_BONUS = 0.6  # the sentence gives what the question asks for (a duration, a price, steps)
+_COVERAGE_WEIGHT = 1.0  # share of the question's (IDF-weighted) words the sentence speaks to
+_LEAD_WEIGHT = 0.5  # a list item's lead-in says what the item is about
+_FRAGMENT_FACTOR = 0.4  # a bare noun phrase ("Gift cards") out of its list
 _HEADING_WEIGHT = 0.5  # the heading above a sentence says what it is about
-_POSITION_BONUS = 0.3
+_POSITION_BONUS = 0.2
 _QUERY_CHARS = 4000
 
 
@@ -117,15 +124,24 @@ def _tokens(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class _Sentence:
-    text: str
+    text: str  # the sentence as it reads on its own
     heading: str  # the heading the sentence sits under ("" before the first one)
     unit: int  # paragraph / bullet / table row number inside the passage
+    list_id: int = -1  # the list a bullet item belongs to (-1: not a list item)
+    lead: str = ""  # the sentence introducing that list ("…contact us with:"), if any
+    item: str = ""  # the item as it reads inside its list ("what you checked"); "" if unfit
+    conjunction: str = "and"  # how the list's last item is joined ("or" for "…, or")
+    clause: bool = True  # has a verb: says something on its own (not "Gift cards")
+    step: bool = False  # a numbered step or an instruction
+    meta: bool = False  # about the article, a pointer elsewhere or a question: never said
 
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+(.*)$")
+_NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 _TABLE_SEP_CELL = re.compile(r"^:?-{2,}:?$")
+_PIPE_ROW = re.compile(r"^[^|]+(?:\s\|\s[^|]*)+$")  # a table row whose outer pipes were removed
 _MD_LINK = re.compile(r"\[([^\]]+)\]\((\S+?)\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _MD_ITALIC = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])")
@@ -154,7 +170,51 @@ _ABBREVIATIONS = (
     "ca.",
     "u.s.",
 )
-_SINGLE_INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")
+_SINGLE_INITIAL = re.compile(r"(?:^|[\s(])[A-Za-z]\.$")  # "J. Smith", "z. B."
+
+# Sentences about the article rather than the answer: "This guide walks you through…",
+# "Here's what to check…", "See When will I get my refund?", "Details in Customs, duties…",
+# "The rules (…) are in How long do I have to return an item?".
+_META = re.compile(
+    r"^(?:this|the)\s+(?:guide|article|page|section|faq|help\s+article)\b"
+    r"|^(?:here(?:['’]s|\s+is|\s+are)|below\s+(?:is|are|you))\b"
+    r"|^(?:see|read|follow|check\s+out|learn\s+more|find\s+out)\b"
+    r"|^(?:(?:more\s+)?details|more(?:\s+information)?|further\s+information)\s+(?:are\s+|is\s+)?in\b"
+    r"|\b(?:is|are)\s+(?:explained\s+|described\s+|listed\s+|covered\s+)?in\s+[A-Z]"
+    r"|\b(?:these|the\s+following)\s+(?:checks|steps|tips|questions|options|places|things)\b"
+    r"|\b(?:go|skip|jump|continue|return)\s+(?:back\s+)?to\s+step\s+\d"
+    r"|^[^:]{0,40}:\s*see\s"
+    r"|\?[.!]?$",
+    re.IGNORECASE,
+)
+# A pointer tacked on to a useful sentence: "…yet; see Where do you ship?", "(see Warranty…)".
+_SEE_PAREN = re.compile(r"\s*\((?:see|siehe|voir)\s[^()]*(?:\([^()]*\)[^()]*)*\)", re.IGNORECASE)
+_SEE_TAIL = re.compile(r"\s*(?:[;,:]|\band)\s*(?:see|siehe|voir)\s.*$", re.IGNORECASE)
+_SUBORDINATE = re.compile(r"^(?:if|when|for|unless|once|after|before|as|while)\b", re.I)
+_LABEL = re.compile(r"^[A-Z\"“][^:]{0,39}?\s?:\s+\S")  # "Replacement: we ship…", "Cards: Visa…"
+_TRAILING_JOIN = re.compile(r"[\s,;]*(?:\b(and|or|und|oder|et|ou|y|o)\b)?[\s,;.]*$", re.IGNORECASE)
+_CLAUSE_WORDS = frozenset(
+    """
+    is are was were be been am isn't aren't wasn't weren't can can't cannot could couldn't will
+    won't would wouldn't should shouldn't must may might has have had hasn't haven't do does did
+    don't doesn't didn't need needs needed take takes took get gets go goes make makes keep keeps
+    use uses start starts run runs work works ship ships arrive arrives stay stays cover covers
+    extend extends apply applies happen happens charge charges pay pays send sends give gives
+    reply replies issue issues expire expires last lasts appear appears show shows mean means
+    open choose select enter check tap click sign reset remove press hold update restart contact
+    wait try turn add create follow ask call write find let leave put set plug unplug connect
+    pair install clean store contains include includes receive receives refund refunds
+    it's that's there's we're you're they're we'll you'll it'll we've you've let's
+    we you they i
+    """.split()
+)
+_STEP_START = re.compile(
+    r"^(?:go|open|sign|log|select|choose|enter|click|tap|press|hold|reset|remove|update|"
+    r"restart|turn|charge|plug|unplug|connect|pair|install|check|make\s+sure|try|wait|contact|"
+    r"send|reply|write|call|use|add|create|follow|put|set|clean|fill|print|attach|drop|pack|"
+    r"request|ask|download|re-?enter|switch|type|scan)\b",
+    re.IGNORECASE,
+)
 
 
 def _inline(text: str) -> str:
@@ -165,11 +225,19 @@ def _inline(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def _open_quote(text: str) -> bool:
+    return text.count('"') % 2 == 1 or text.count("“") > text.count("”")
+
+
 def _split_sentences(paragraph: str) -> list[str]:
     pieces = _SPLIT.split(paragraph)
     out: list[str] = []
     for piece in pieces:
-        if out and (out[-1].lower().endswith(_ABBREVIATIONS) or _SINGLE_INITIAL.search(out[-1])):
+        if out and (
+            out[-1].lower().endswith(_ABBREVIATIONS)
+            or _SINGLE_INITIAL.search(out[-1])
+            or _open_quote(out[-1])  # 'the message "Too many attempts. Try again…"'
+        ):
             out[-1] = f"{out[-1]} {piece}"
         else:
             out.append(piece)
@@ -182,11 +250,45 @@ def _finish(sentence: str) -> str | None:
         return None  # lead-ins ("Examples of what's covered:") and fragments say nothing alone
     if s[-1] in ",;":
         s = s[:-1] + "."
-    elif s[-1] not in '.!?)"”':
+    elif s.rstrip('")”’')[-1:] not in (".", "!", "?"):
         s += "."
     if s[0].islower():
         s = s[0].upper() + s[1:]
     return s
+
+
+def _without_pointer(sentence: str) -> str:
+    """ "…yet; see Where do you ship?." → "…yet."; "(see Warranty …)" is dropped."""
+    s = _SEE_PAREN.sub("", sentence)
+    tail = _SEE_TAIL.search(s)
+    if tail and tail.start() > 0:
+        label = tail.group(0).lstrip().startswith(":")
+        s = s[: tail.start()].rstrip(" ,;:")
+        if label or _SUBORDINATE.match(s):
+            return ""  # "If tracking has been stuck for 7 days, see …": nothing left to say
+        s += "."
+    return s
+
+
+def _is_clause(text: str) -> bool:
+    """Whether `text` reads as a statement (has a verb-like word), not a bare noun phrase."""
+    words = [w.lower().replace("’", "'") for w in _TOKEN.findall(text)]
+    return any(w in _CLAUSE_WORDS or w.endswith("n't") for w in words)
+
+
+def _is_meta(sentence: str) -> bool:
+    return bool(_META.search(sentence.strip()))
+
+
+def _item_head(text: str) -> tuple[str, str]:
+    """A list item as it reads inside the list, and the conjunction it ends with:
+    "what you checked, and" → ("what you checked", "and")."""
+    s = text.strip()
+    m = _TRAILING_JOIN.search(s)
+    conj = (m.group(1) or "").lower() if m else ""
+    if m:
+        s = s[: m.start()]
+    return s.strip(), ("or" if conj in ("or", "oder", "ou", "o") else "and")
 
 
 def _table_row(header: list[str], cells: list[str]) -> str:
@@ -194,56 +296,116 @@ def _table_row(header: list[str], cells: list[str]) -> str:
     head = cells[0]
     rest = []
     for name, cell in zip(header[1:], cells[1:], strict=False):
-        if not cell:
+        if not cell or cell.lower() in ("n/a", "-", "–", "—"):
             continue
         label = name if name.isupper() else name[:1].lower() + name[1:]
         rest.append(f"{label} {cell}".strip())
     return f"{head}: {'; '.join(rest)}." if rest else f"{head}."
 
 
+def _sentence(text: str, heading: str, unit: int, **extra: Any) -> _Sentence | None:
+    meta = _is_meta(text)
+    finished = _finish(text if meta else _without_pointer(text) or text)
+    meta = meta or not _without_pointer(text)
+    if finished is None:
+        return None
+    return _Sentence(
+        finished,
+        heading,
+        unit,
+        clause=extra.pop("clause", _is_clause(finished)),
+        step=extra.pop("step", bool(_STEP_START.match(finished))),
+        meta=meta or _is_meta(finished),
+        **extra,
+    )
+
+
 @lru_cache(maxsize=1024)
 def _passage_sentences(text: str) -> tuple[_Sentence, ...]:
-    """Markdown-aware sentences: headings dropped, tables read row by row, bullets kept whole."""
+    """Markdown-aware sentences: headings dropped, tables read row by row, list items kept with
+    the sentence that introduces their list (for rendering the list once, never glued)."""
     out: list[_Sentence] = []
     heading = ""
     unit = 0
     para: list[str] = []
-    in_bullet = False
+    bullet: tuple[int, bool] | None = None  # (list id, numbered) of the item being read
     header: list[str] | None = None
-
     lead_in = ""  # a sentence ending in ":" introduces the list below it
+    list_id = -1
+    lists = 0
 
-    def flush(bullet: bool = False) -> None:
+    def add(sentence: _Sentence | None) -> None:
+        if sentence is not None:
+            out.append(sentence)
+
+    def flush() -> None:
         nonlocal unit, para, lead_in
-        if para:
-            pieces = _split_sentences(_inline(" ".join(para)))
-            if bullet and lead_in and pieces and pieces[0][:1].islower():
-                pieces[0] = f"{lead_in} {pieces[0]}"  # "Covered: a headlamp that flickers."
-            elif not bullet:
-                lead_in = pieces[-1] if pieces and pieces[-1].endswith(":") else ""
-            for piece in pieces:
-                finished = _finish(piece)
-                if finished:
-                    out.append(_Sentence(finished, heading, unit))
-            unit += 1
+        if not para:
+            return
+        pieces = _split_sentences(_inline(" ".join(para)))
         para = []
+        if bullet is None:
+            lead_in = pieces[-1] if pieces and pieces[-1].rstrip().endswith(":") else ""
+            for piece in pieces:
+                add(_sentence(piece, heading, unit))
+        else:
+            lid, numbered = bullet
+            lead = lead_in
+            first = _without_pointer(pieces[0]) if pieces else ""
+            head, conj = _item_head(first)
+            joinable = (
+                bool(head)
+                and not numbered
+                and len(pieces) == 1
+                and not _LABEL.match(head)
+                and len(head.split()) <= 25
+            )
+            clause = _is_clause(head)
+            step = numbered or bool(_STEP_START.match(head))
+            if head and not _is_meta(head):
+                standalone = _finish(head)
+                if standalone is not None or (lead and joinable):
+                    out.append(
+                        _Sentence(
+                            standalone or f"{head}.",
+                            heading,
+                            unit,
+                            list_id=lid,
+                            lead=lead,
+                            item=head if joinable else "",
+                            conjunction=conj,
+                            clause=clause,
+                            step=step,
+                            meta=standalone is None,  # too short to say alone: only in its list
+                        )
+                    )
+            for piece in pieces[1:]:
+                add(_sentence(piece, heading, unit))
+        unit += 1
 
     for line in text.splitlines():
         stripped = line.strip()
         h = _HEADING.match(line)
-        if not stripped or h or _RULE.match(line) or stripped.startswith("|"):
-            flush(in_bullet)
-            in_bullet = False
+        is_row = stripped.startswith("|") or bool(_PIPE_ROW.match(stripped))
+        b = None if (h or is_row) else _BULLET.match(line)
         if not stripped:
-            header = None
+            if bullet is None:
+                flush()
             continue
+        if h or _RULE.match(line) or is_row or b:
+            flush()
+        if not is_row:
+            header = None
         if h:
             heading = _inline(h.group(1))
             lead_in = ""
+            bullet = None
             continue
         if _RULE.match(line):
+            bullet = None
             continue
-        if stripped.startswith("|"):
+        if is_row:
+            bullet = None
             cells = [_inline(c) for c in stripped.strip("|").split("|")]
             if all(_TABLE_SEP_CELL.match(c) or not c for c in cells):
                 continue
@@ -252,18 +414,24 @@ def _passage_sentences(text: str) -> tuple[_Sentence, ...]:
                 continue
             row = _finish(_table_row(header, cells))
             if row:
-                out.append(_Sentence(row, heading, unit))
+                out.append(_Sentence(row, heading, unit, clause=True))
                 unit += 1
             continue
-        header = None
-        b = _BULLET.match(line)
         if b:
-            flush(in_bullet)
-            in_bullet = True
+            if bullet is None:
+                lists += 1
+                list_id = lists
+            bullet = (list_id, bool(_NUMBERED.match(line)))
             para = [b.group(1)]
             continue
+        if bullet is not None and not line.startswith((" ", "\t")) and not para:
+            bullet = None
+        if bullet is not None and para and not line.startswith((" ", "\t")):
+            # a paragraph right after a list item without a blank line ends the list
+            flush()
+            bullet = None
         para.append(stripped)
-    flush(in_bullet)
+    flush()
     return tuple(out)
 
 
@@ -439,6 +607,206 @@ def _approved_body(text: str) -> str:
     return "\n".join(lines).strip()
 
 
+# --- what the question asks, and how a list is said -----------------------------------------
+
+_ASKS_DURATION = re.compile(
+    r"\bhow\s+(?:long|soon|quickly|fast)\b|\bhow\s+many\s+(?:\w+\s+)?(?:days?|weeks?|hours?|"
+    r"minutes?|months?|years?|business\s+days?)\b|\bwhen\b|\bby\s+when\b|\bwhat\s+time\b|"
+    r"\bdeadline\b|\bwie\s+lange\b|\bwann\b|\bcombien\s+de\s+(?:temps|jours)\b|\bquand\b|"
+    r"\bcu[aá]nto\s+tiempo\b|\bcu[aá]ndo\b",
+    re.IGNORECASE,
+)
+_ASKS_MONEY = re.compile(
+    r"\bhow\s+much\b(?!\s+(?:time|longer))|\bcosts?\b|\bprices?\b|\bfees?\b|\bcharge[sd]?\b|"
+    r"\bexpensive\b|\bdiscounts?\b|\bpay\s+for\b|\bkosten\b|\bpreis\b|\bprix\b|\bco[uû]te?\b|"
+    r"\bcu[aá]nto\s+cuesta\b|\bprecio\b",
+    re.IGNORECASE,
+)
+_ASKS_STEPS = re.compile(
+    r"\bhow\s+(?:do|can|should|would)\s+(?:i|we)\b|\bhow\s+to\b|\bwhat\s+(?:do|should|can)\s+"
+    r"(?:i|we)\s+do\b|\bwhat\s+now\b|\bwhere\s+(?:do|can)\s+(?:i|we)\b|\bsteps?\b|"
+    r"\bwie\s+(?:kann|muss)\s+ich\b|\bcomment\b|\bc[oó]mo\b",
+    re.IGNORECASE,
+)
+# How customers say what the KB words differently ("send it back" → return).
+_QUERY_SYNONYMS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), tuple(_stem(w) for w in words.split()))
+    for p, words in (
+        (r"\b(?:send|sent|sending|bring|take|give|ship)\s+(?:\w+\s+){0,2}back\b", "return"),
+        (r"\b(?:money|price|cash)\s+back\b|\bget\s+(?:\w+\s+){0,2}back\b|reimburs", "refund"),
+        (
+            r"\b(?:never|not|hasn'?t|haven'?t|didn'?t|hasnt|didnt)\s+(?:yet\s+)?(?:arrived?|come|shown)",
+            "parcel deliver",
+        ),
+        (r"\blog\s?in\b|\blogin\b|\bsign\s?in\b", "sign"),
+        (r"\bpackage\b", "parcel"),
+    )
+)
+_EXAMPLE_LEAD = re.compile(r"\b(?:examples?|such\s+as|e\.g\.|for\s+instance|like)\b", re.I)
+_MAX_LIST_CHARS = 360
+_MAX_LIST_ITEMS = 6
+_DUPLICATE_JACCARD = 0.5
+
+
+def _question_types(question: str) -> frozenset[str]:
+    """What kind of answer the question wants: "duration", "money" and/or "steps"."""
+    found = set()
+    if _ASKS_DURATION.search(question):
+        found.add("duration")
+    if _ASKS_MONEY.search(question):
+        found.add("money")
+    if _ASKS_STEPS.search(question):
+        found.add("steps")
+    return frozenset(found)
+
+
+def _answer_types(sentence: _Sentence, facts: set[str]) -> set[str]:
+    """What kind of answer a sentence gives (see `_question_types`)."""
+    found = set()
+    if facts & {"duration", "date"}:
+        found.add("duration")
+    if facts & {"money", "percentage"}:
+        found.add("money")
+    if sentence.step:
+        found.add("steps")
+    return found
+
+
+def _passage_weights(passages: Sequence[Passage]) -> list[float]:
+    """Weight of each passage (sorted best first): its rank, and whether its article is the one
+    most of the retrieved passages come from (several good chunks of one article agree)."""
+    support: dict[str, list[float]] = {}
+    for p in passages:
+        support.setdefault(p.document_id, []).append(p.score)
+    strength = {
+        doc: max(scores) + _SUPPORT_SHARE * (sum(scores) - max(scores))
+        for doc, scores in support.items()
+    }
+    best_doc = min(strength, key=lambda d: (-strength[d], d))
+    out = []
+    for rank, p in enumerate(passages):
+        weight = _RANK_WEIGHTS[min(rank, len(_RANK_WEIGHTS) - 1)]
+        if p.document_id != best_doc:
+            weight *= _OTHER_ARTICLE_WEIGHT
+        out.append(weight)
+    return out
+
+
+def _similar(a: set[str], b: set[str]) -> bool:
+    """Near-duplicate sentences (two articles saying the same thing)."""
+    return bool(a and b) and len(a & b) / len(a | b) >= _DUPLICATE_JACCARD
+
+
+def _join_items(items: Sequence[str], conjunction: str) -> str:
+    """ "a", "a and b", "a, b, and c"."""
+    heads = [i.rstrip(" .") for i in items]
+    if len(heads) == 1:
+        return heads[0]
+    if len(heads) == 2:
+        return f"{heads[0]} {conjunction} {heads[1]}"
+    return f"{', '.join(heads[:-1])}, {conjunction} {heads[-1]}"
+
+
+def _after_colon(text: str) -> str:
+    """ "Set an offset…" reads "set an offset…" after a colon; names keep their capital."""
+    word = text.split(" ", 1)[0]
+    lower = word.lower()
+    if (
+        word[:1].isupper()
+        and word[1:].islower()
+        and (lower in _STOPWORDS or lower in _CLAUSE_WORDS or _STEP_START.match(lower))
+    ):
+        return lower + text[len(word) :]
+    return text
+
+
+def _render_list(lead: str, items: Sequence[_Sentence], chosen: Sequence[_Sentence]) -> str:
+    """A list said once: its lead-in, then the items ("…with: your order number, what you
+    checked, and anything odd…"). Every item of a short list; of a list of examples, or a long
+    one, only the items the question is about."""
+    lead = lead.rstrip()
+
+    def say(use: Sequence[_Sentence], whole: bool) -> str:
+        if all(s.item for s in use):
+            conjunction = use[-2].conjunction if len(use) > 1 and whole else "and"
+            if any(s.conjunction == "or" for s in use[:-1]):
+                conjunction = "or"
+            return f"{lead} {_join_items([s.item for s in use], conjunction)}."
+        texts = [s.text for s in use if not s.meta]
+        if texts:
+            texts[0] = _after_colon(texts[0])
+        return " ".join([lead, *texts])
+
+    joinable = all(s.item for s in items)
+    if 0 < len(items) <= (_MAX_LIST_ITEMS if joinable else 3) and not _EXAMPLE_LEAD.search(lead):
+        text = say(items, True)
+        if len(text) <= (_MAX_LIST_CHARS if joinable else _MAX_LIST_CHARS * 2 // 3):
+            return text
+    use = [s for s in chosen if not s.meta]
+    if not use:
+        return ""
+    if (
+        all(s.clause for s in use)
+        and not all(s.item for s in use)
+        and not _EXAMPLE_LEAD.search(lead)
+    ):
+        return " ".join(s.text for s in use)  # part of a longer list: said without its lead-in
+    return say(use, False)
+
+
+def _sign_off(style: ChannelStyle, agent: str, company: str) -> str | None:
+    """The signature with its empty lines left out: no company line for an empty company name,
+    and no "- " on an SMS without one."""
+    if not style.sign_off:
+        return None
+    lines = []
+    for line in style.sign_off.splitlines():
+        if ("{company}" in line and not company.strip()) or (
+            "{agent}" in line and not agent.strip()
+        ):
+            continue
+        lines.append(line.format(agent=agent.strip(), company=company.strip()))
+    text = "\n".join(lines).strip()
+    return text if any(c.isalnum() for c in text) else None
+
+
+@dataclass(frozen=True)
+class _Features:
+    """What scoring needs of a sentence, computed once per passage text."""
+
+    words: frozenset[str]
+    words_norm: float
+    lead_words: frozenset[str]
+    lead_norm: float
+    heading_words: frozenset[str]
+    heading_norm: float
+    facts: frozenset[str]  # fact kinds
+    answers: frozenset[str]  # see `_answer_types`
+
+
+@lru_cache(maxsize=1024)
+def _sentence_features(text: str) -> tuple[_Features, ...]:
+    out = []
+    for sentence in _passage_sentences(text):
+        words = _tokens(sentence.text)
+        lead = _tokens(sentence.lead) if sentence.lead else ()
+        heading = _tokens(sentence.heading)
+        facts: set[str] = {f.kind for f in extract_facts(sentence.text)}
+        out.append(
+            _Features(
+                frozenset(words),
+                math.sqrt(max(len(words), 4)),
+                frozenset(lead),
+                math.sqrt(max(len(lead), 4)),
+                frozenset(heading),
+                math.sqrt(max(len(heading), 2)),
+                frozenset(facts),
+                frozenset(_answer_types(sentence, facts)),
+            )
+        )
+    return tuple(out)
+
+
 # --- the composer ---------------------------------------------------------------------------
 
 
@@ -503,7 +871,8 @@ class GroundedComposer:
         """A reply for `context`; never raises for odd customer input."""
         metadata = context.metadata
         style = style_for(context.channel, public=is_public_post(metadata))
-        company = self.company_name or context.company_name
+        # an explicitly configured company name wins, even "" (no company line at all)
+        company = self.company_name if self.company_name is not None else context.company_name
         flags: list[str] = []
         needs_human = False
         reasons: list[str] = []
@@ -563,11 +932,7 @@ class GroundedComposer:
             )
         if style.invite_dm:
             closing.append(style.invite_dm)
-        sign_off = (
-            style.sign_off.format(agent=context.agent_name, company=company)
-            if (style.sign_off)
-            else None
-        )
+        sign_off = _sign_off(style, context.agent_name, company)
 
         if style.public:
             body, link, stripped = self._public_safe(context, body, link)
@@ -695,63 +1060,126 @@ class GroundedComposer:
         passages = self._supported(context.passages)
         if not passages:
             return None
-        query = set(
-            _tokens(" ".join(p for p in (context.subject, context.text) if p)[:_QUERY_CHARS])
-        )
+        question = " ".join(p for p in (context.subject, context.text) if p)[:_QUERY_CHARS]
+        query = set(_tokens(question))
         if not query:
             return None
+        for pattern, extra in _QUERY_SYNONYMS:
+            if pattern.search(question):
+                query.update(extra)
+        wants = _question_types(question)
         declined = self._declined(context)
         dropped = False
-        pool: list[tuple[int, int, _Sentence, tuple[str, ...]]] = []
+        weights = _passage_weights(passages)
+        pool: list[tuple[int, int, _Sentence, _Features]] = []
         for rank, passage in enumerate(passages):
             skip_units: set[int] = set()
+            features = _sentence_features(passage.text)
             for index, sentence in enumerate(_passage_sentences(passage.text)):
                 if declined and (
                     sentence.unit in skip_units
-                    or any(p.search(sentence.text) or p.search(sentence.heading) for p in declined)
+                    or any(
+                        p.search(sentence.text)
+                        or p.search(sentence.heading)
+                        or p.search(sentence.lead)
+                        for p in declined
+                    )
                 ):
                     skip_units.add(sentence.unit)  # the rest of the paragraph is about it too
                     dropped = True
                     continue
-                pool.append((rank, index, sentence, _tokens(sentence.text)))
+                if sentence.meta:
+                    continue
+                pool.append((rank, index, sentence, features[index]))
         if not pool:
             return None
         df: dict[str, int] = {}
-        for *_, toks in pool:
-            for t in toks:
+        for *_, feature in pool:
+            for t in feature.words:
                 df[t] = df.get(t, 0) + 1
         n = len(pool)
-        counts = [len(_passage_sentences(p.text)) for p in passages]
+
+        def idf(t: str) -> float:
+            return math.log(1 + n / df.get(t, 1))
+
+        query_mass = sum(idf(t) for t in sorted(query)) or 1.0
+        titles = [set(_tokens(p.title)) & query for p in passages]
         scored: list[tuple[float, int, int, _Sentence]] = []
-        for rank, index, sentence, toks in pool:
-            overlap = [t for t in toks if t in query]
-            if not any(not t.isdigit() for t in overlap):
+        for rank, index, sentence, f in pool:
+            overlap = sorted(f.words & query)
+            lead_overlap = sorted((f.lead_words & query).difference(overlap))
+            if all(t.isdigit() for t in [*overlap, *lead_overlap]):
                 continue
-            lexical = sum(math.log(1 + n / df[t]) for t in overlap) / math.sqrt(max(len(toks), 4))
-            heading_overlap = [t for t in _tokens(sentence.heading) if t in query]
-            lexical += (
-                _HEADING_WEIGHT
-                * len(heading_overlap)
-                / math.sqrt(max(len(_tokens(sentence.heading)), 2))
-            )
-            score = lexical * _PASSAGE_WEIGHTS[rank]
-            if extract_facts(sentence.text):
+            lexical = sum(idf(t) for t in overlap) / f.words_norm
+            if lead_overlap:
+                lexical += _LEAD_WEIGHT * sum(idf(t) for t in lead_overlap) / f.lead_norm
+            lexical += _HEADING_WEIGHT * len(f.heading_words & query) / f.heading_norm
+            # how much of the question the sentence (with its list's lead-in) speaks to
+            covered = sorted(set(overlap).union(lead_overlap, titles[rank]))
+            lexical += _COVERAGE_WEIGHT * sum(idf(t) for t in covered) / query_mass
+            score = lexical * weights[rank]
+            if f.facts:
                 score += _FACT_BONUS
-            if rank == 0:
-                score += _POSITION_BONUS * (1 - index / max(counts[0], 1))
+            if wants & f.answers:
+                score += _TYPE_BONUS
+            if not sentence.clause and not sentence.lead:
+                score *= _FRAGMENT_FACTOR  # "Personalised items, such as jackets…" says nothing
+            if index == 0:
+                score += _POSITION_BONUS * weights[rank]  # a section's first sentence leads
             scored.append((score, rank, index, sentence))
         if not scored:
             return None
         scored.sort(key=lambda s: (-s[0], s[1], s[2]))
         best_score = scored[0][0]
-        chosen = [
-            s for s in scored[: self.max_sentences] if s[0] >= best_score * _MIN_SHARE_OF_BEST
-        ]
-        chosen.sort(key=lambda s: (s[1], s[2]))
-        used_ranks = sorted({s[1] for s in chosen})
+        picked: list[tuple[float, int, int, _Sentence]] = []
+        seen_lists: set[tuple[int, int]] = set()
+        seen_texts: set[str] = set()
+        for entry in scored:
+            if len(picked) >= self.max_sentences or entry[0] < best_score * _MIN_SHARE_OF_BEST:
+                break
+            _, rank, _, sentence = entry
+            if (
+                picked
+                and passages[rank].document_id != passages[picked[0][1]].document_id
+                and entry[0] < best_score * _OTHER_ARTICLE_SHARE
+            ):
+                continue  # another article only when it is nearly as good
+            key = sentence.text.lower()
+            words = set(_tokens(sentence.text))
+            if key in seen_texts or any(_similar(words, set(_tokens(p[3].text))) for p in picked):
+                continue  # said already, in other words
+            if sentence.list_id >= 0 and sentence.lead:
+                if (rank, sentence.list_id) in seen_lists:
+                    continue  # the list is said once, with all its items
+                seen_lists.add((rank, sentence.list_id))
+            seen_texts.add(key)
+            picked.append(entry)
+        # the best sentence first, the others in the order of the article
+        ordered = [picked[0], *sorted(picked[1:], key=lambda s: (s[1], s[2]))]
+        texts: list[str] = []
+        for _, rank, _, sentence in ordered:
+            text = sentence.text
+            if sentence.list_id >= 0 and sentence.lead:
+                items = [
+                    s
+                    for s in _passage_sentences(passages[rank].text)
+                    if s.list_id == sentence.list_id
+                ]
+                chosen = [
+                    e[3]
+                    for e in scored
+                    if e[1] == rank
+                    and e[3].list_id == sentence.list_id
+                    and e[0] >= best_score * _MIN_SHARE_OF_BEST
+                ]
+                chosen.sort(key=lambda s: s.unit)
+                text = _render_list(sentence.lead, items, chosen)
+            if text and text not in texts:
+                texts.append(text)
+        used_ranks = sorted({s[1] for s in picked})
         chunk_ids = tuple(passages[r].chunk_id for r in used_ranks)
-        url = next((passages[r].url for r in used_ranks if passages[r].url), None)
-        return _Answer(tuple(s[3].text for s in chosen), chunk_ids, url, None, dropped)
+        url = next((passages[r].url for r in [picked[0][1], *used_ranks] if passages[r].url), None)
+        return _Answer(tuple(texts), chunk_ids, url, None, dropped)
 
     # -- guardrails ---------------------------------------------------------------------------
 
