@@ -147,7 +147,8 @@ def test_pipeline_triages_and_agents_reroute(api: Api, container: Container) -> 
     assert message["intent"] == "lost_parcel" and message["team"] == "orders_shipping"
     assert message["triage"]["model_version"] and message["priority"]
     timeline = api.get(f"/v1/customers/{sent['customer_id']}/timeline").json()["items"]
-    assert timeline[0]["team"] == "orders_shipping"
+    shown = [i for i in timeline if i["type"] == "message" and i["id"] == sent["message_id"]]
+    assert shown[0]["team"] == "orders_shipping"
 
     moved = api.post(
         f"/v1/messages/{sent['message_id']}/reroute",
