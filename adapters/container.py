@@ -143,7 +143,11 @@ class Container:
             if self._triager is None or key != self._triager_key:
                 config = self.routing_config
                 if path is None:
-                    model: Any = ZeroShotIntentModel(config.intent_descriptions(), self.embedder)
+                    model: Any = ZeroShotIntentModel(
+                        config.intent_descriptions(),
+                        self.embedder,
+                        examples=config.intent_examples(),
+                    )
                     team_of: dict[str, str] = {}
                 else:
                     model = TrainedIntentModel.load(path)

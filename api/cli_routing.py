@@ -98,7 +98,7 @@ def train(
         from core.classification.intent_model import cross_validate
 
         figures["cross_validation"] = cross_validate(
-            vectors, labels, folds=folds, examples_per_label=examples_per_label
+            vectors, labels, folds=folds, examples_per_label=examples_per_label, texts=texts
         )
     path, version = save_trained(
         container, texts, labels, vectors, teams_map(teams), examples_per_label, figures
@@ -136,11 +136,11 @@ def evaluate_cmd(
     texts, labels = read_labelled(data, text_column, label_column)
     triager = container.triager()
     vectors = embed_all(container, texts, as_json)
-    predictions = triager.model.predict(vectors)
+    predictions = triager.model.predict(vectors, texts=texts)
     latencies = []
     for text in texts[:50]:  # one message at a time, as /v1/route sees it
         started = time.perf_counter()
-        triager.model.predict(container.embedder.embed([text]))
+        triager.model.predict(container.embedder.embed([text]), texts=[text])
         latencies.append((time.perf_counter() - started) * 1000)
     team_of = teams_map(teams)
     result = evaluate(labels, predictions, triager.config.abstain_below, team_of)

@@ -29,7 +29,9 @@ def save_trained(
     from adapters.container import teams_sidecar
     from core.classification.intent_model import TrainedIntentModel
 
-    model = TrainedIntentModel.train(vectors, list(labels), examples_per_label=examples_per_label)
+    model = TrainedIntentModel.train(
+        vectors, list(labels), texts=list(texts), examples_per_label=examples_per_label
+    )
     folder = container.settings.models_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = model.save(folder)

@@ -9,7 +9,12 @@ The trained head is a multinomial logistic regression on the frozen sentence vec
 probabilities are calibrated on out-of-fold decision values of an inner cross-validation (as
 `sklearn.calibration.CalibratedClassifierCV(ensemble=False)` does) by one of:
 
-- ``knn-temperature`` (default): the logistic probabilities averaged (0.7 / 0.3) with a soft
+- ``knn-lexical`` (default): the ``knn-temperature`` probabilities mixed with a *lexical view*, a
+  logistic regression on TF-IDF word 1-2-grams and character 2-5-grams of the raw text:
+  p = (1 - w) p_knn + w p_lexical, then temperature-scaled. The weight w (0.3 / 0.4 / 0.5)
+  and the temperature are chosen by log loss on the inner cross-validation, where the lexical
+  regression is refitted per inner fold too. It needs the texts, not only their vectors;
+- ``knn-temperature``: the logistic probabilities averaged (0.7 / 0.3) with a soft
   5-nearest-neighbour vote over the training vectors (cosine, in a 128-dimension PCA
   projection), then temperature-scaled;
 - ``temperature``: softmax(logits / T), one scalar T fitted by log loss;
@@ -19,10 +24,14 @@ probabilities are calibrated on out-of-fold decision values of an inner cross-va
 
 `bench/routing.py` compares them by 5-fold cross-validation on Banking77 (docs/benchmarks.md):
 the kNN ensemble is about 0.8 point more accurate than ``temperature`` on all data and as well
-calibrated (ECE < 0.02); sigmoid and isotonic are less accurate and, with 77 labels, badly
-calibrated after renormalisation. The fitted parameters are plain numpy arrays: ``temperature``
-predicts one message in tens of microseconds, the kNN ensemble in a few hundred (it scans the
-projected training vectors, 5 MB for 10k examples).
+calibrated (ECE < 0.02); the lexical view adds about another point on all data (it separates
+intents whose messages differ by a keyword the sentence vectors blur) but nothing with 10
+examples per intent; sigmoid and isotonic are less accurate and, with 77 labels, badly
+calibrated after renormalisation. The fitted parameters are plain numpy arrays and lists:
+``temperature`` predicts one message in tens of microseconds, the kNN ensemble in a few
+hundred (it scans the projected training vectors, 5 MB for 10k examples); the lexical view
+adds the TF-IDF transform of the text and keeps its vocabulary and float32 coefficients
+(about 10 MB for Banking77).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -40,6 +49,8 @@ from typing import Any, Literal, Protocol
 import joblib
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -50,9 +61,17 @@ from core.ports import Embedder
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 F32Array = npt.NDArray[np.float32]
-Method = Literal["none", "temperature", "sigmoid", "isotonic", "knn-temperature"]
-METHODS: tuple[Method, ...] = ("none", "temperature", "sigmoid", "isotonic", "knn-temperature")
-DEFAULT_METHOD: Method = "knn-temperature"
+Method = Literal["none", "temperature", "sigmoid", "isotonic", "knn-temperature", "knn-lexical"]
+METHODS: tuple[Method, ...] = (
+    "none",
+    "temperature",
+    "sigmoid",
+    "isotonic",
+    "knn-temperature",
+    "knn-lexical",
+)
+TEXT_METHODS: tuple[Method, ...] = ("knn-lexical",)  # need the texts to train and to predict
+DEFAULT_METHOD: Method = "knn-lexical"
 
 REGULARISATION_C = 30.0  # inverse L2 strength; best of 1/10/30/100 on Banking77 (unit vectors)
 INNER_FOLDS = 3  # inner cross-validation that produces the calibration set
@@ -60,8 +79,17 @@ KNN_K = 5
 KNN_WEIGHT = 0.3  # share of the kNN vote in the knn-temperature ensemble
 KNN_VOTE_TEMPERATURE = 0.05  # neighbours vote with weight exp(cosine / 0.05)
 KNN_DIMENSIONS = 128  # neighbours are kept PCA-projected: 3x less memory to scan per message
+LEXICAL_C = 30.0  # inverse L2 strength of the TF-IDF logistic regression
+LEXICAL_WEIGHTS = (0.3, 0.4, 0.5)  # share of the lexical view, chosen by inner-CV log loss
+LEXICAL_DEFAULT_WEIGHT = 0.5  # when there is no inner cross-validation to choose it
+LEXICAL_VIEWS: tuple[dict[str, Any], ...] = (  # TfidfVectorizer parameters, concatenated
+    {"ngram_range": (1, 2), "sublinear_tf": True},
+    {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True, "min_df": 2},
+)
 ZERO_SHOT_TEMPERATURE = 0.06  # lowest log loss and ECE on Banking77 with the intent names
-FORMAT = 1
+ZERO_SHOT_EXAMPLES_TEMPERATURE = 0.04  # the same, with names + 5 messages per intent
+FORMAT = 2  # 2: knn-lexical heads (lexical view, knn_temperature); format 1 files still load
+READABLE_FORMATS = (1, 2)
 ALTERNATIVES = 3
 
 
@@ -76,7 +104,9 @@ class IntentModel(Protocol):
     version: str
     labels: list[str]
 
-    def predict(self, vectors: Sequence[Sequence[float]]) -> list[Prediction]: ...
+    def predict(
+        self, vectors: Sequence[Sequence[float]], texts: Sequence[str] | None = None
+    ) -> list[Prediction]: ...
 
 
 def _matrix(vectors: Sequence[Sequence[float]] | Array, dimension: int | None = None) -> Array:
@@ -88,6 +118,13 @@ def _matrix(vectors: Sequence[Sequence[float]] | Array, dimension: int | None = 
     if dimension is not None and matrix.shape[1] != dimension:
         raise ValueError(f"vectors have {matrix.shape[1]} dimensions, the model {dimension}")
     return matrix
+
+
+def _unit(x: Array) -> Array:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    out: Array = x / np.where(norms > 0, norms, 1)
+    return out
 
 
 def _softmax(logits: Array) -> Array:
@@ -113,14 +150,18 @@ def _predictions(labels: Sequence[str], probabilities: Array) -> list[Prediction
     return out
 
 
+def log_loss(logits: Array, targets: IntArray) -> float:
+    """Mean negative log-likelihood of softmax(logits) for the target columns."""
+    scaled = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(scaled).sum(axis=1))
+    return float((log_norm - scaled[np.arange(len(targets)), targets]).mean())
+
+
 def fit_temperature(logits: Array, targets: IntArray) -> float:
     """The T > 0 minimising the log loss of softmax(logits / T) (golden-section on log T)."""
 
     def loss(log_t: float) -> float:
-        scaled = logits / math.exp(log_t)
-        scaled = scaled - scaled.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(scaled).sum(axis=1))
-        return float((log_norm - scaled[np.arange(len(targets)), targets]).mean())
+        return log_loss(logits / math.exp(log_t), targets)
 
     lo, hi = math.log(1e-3), math.log(1e3)
     ratio = (math.sqrt(5) - 1) / 2
@@ -172,8 +213,10 @@ def _project(x: Array, projection: tuple[Array, Array] | None) -> F32Array:
     return out
 
 
-def _fit_logistic(x: Array, y: IntArray, seed: int) -> tuple[Array, Array]:
-    clf = LogisticRegression(C=REGULARISATION_C, max_iter=3000, random_state=seed)
+def _fit_logistic(
+    x: Array | sp.csr_matrix, y: IntArray, seed: int, c: float = REGULARISATION_C
+) -> tuple[Array, Array]:
+    clf = LogisticRegression(C=c, max_iter=3000, random_state=seed)
     clf.fit(x, y)
     n_labels = int(y.max()) + 1
     if len(clf.classes_) != n_labels:  # every label has examples: guaranteed by the caller
@@ -237,6 +280,81 @@ def _sigmoid_params(scores: Array, hits: npt.NDArray[np.bool_]) -> tuple[float, 
 
 
 @dataclass
+class _Lexical:
+    """The lexical view: TF-IDF (word 1-2-grams + character 2-5-grams) → logistic regression.
+
+    Persisted as plain data (each view's vocabulary in column order and its idf, float32
+    coefficients); the sklearn vectorizers are rebuilt from them on first use, also right
+    after fitting, so a loaded model predicts exactly as the fitted one.
+    """
+
+    vocabularies: list[list[str]]
+    idf: list[Array]
+    coef: F32Array  # (labels, features)
+    intercept: Array
+    weight: float = LEXICAL_DEFAULT_WEIGHT  # share of the lexical view in the mixture
+    weight_log_loss: dict[str, float] = field(default_factory=dict)  # inner CV, per weight
+    _vectorizers: list[TfidfVectorizer] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], y: IntArray, seed: int) -> _Lexical:
+        vectorizers = [TfidfVectorizer(**params) for params in LEXICAL_VIEWS]
+        matrix = sp.hstack([v.fit_transform(texts) for v in vectorizers], format="csr")
+        coef, intercept = _fit_logistic(matrix, y, seed, LEXICAL_C)
+        vocabularies = []
+        for v in vectorizers:
+            terms = [""] * len(v.vocabulary_)
+            for term, column in v.vocabulary_.items():
+                terms[column] = term
+            vocabularies.append(terms)
+        return cls(
+            vocabularies=vocabularies,
+            idf=[np.asarray(v.idf_, dtype=np.float64) for v in vectorizers],
+            coef=np.ascontiguousarray(coef, dtype=np.float32),
+            intercept=intercept,
+        )
+
+    def features(self, texts: Sequence[str]) -> sp.csr_matrix:
+        if self._vectorizers is None:
+            vectorizers = []
+            for params, terms, idf in zip(LEXICAL_VIEWS, self.vocabularies, self.idf, strict=True):
+                fixed = {k: v for k, v in params.items() if k != "min_df"}
+                v = TfidfVectorizer(**fixed, vocabulary={t: i for i, t in enumerate(terms)})
+                v.idf_ = np.asarray(idf, dtype=np.float64)
+                vectorizers.append(v)
+            self._vectorizers = vectorizers
+        matrix: sp.csr_matrix = sp.hstack(
+            [v.transform(list(texts)) for v in self._vectorizers], format="csr"
+        )
+        return matrix
+
+    def probabilities(self, texts: Sequence[str]) -> Array:
+        z = np.asarray(self.features(texts) @ self.coef.T, dtype=np.float64) + self.intercept
+        return _softmax(z)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vocabularies": self.vocabularies,
+            "idf": self.idf,
+            "coef": self.coef,
+            "intercept": self.intercept,
+            "weight": self.weight,
+            "weight_log_loss": self.weight_log_loss,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> _Lexical:
+        return cls(
+            vocabularies=[list(v) for v in d["vocabularies"]],
+            idf=list(d["idf"]),
+            coef=d["coef"],
+            intercept=d["intercept"],
+            weight=float(d["weight"]),
+            weight_log_loss=dict(d.get("weight_log_loss") or {}),
+        )
+
+
+@dataclass
 class _Head:
     """Fitted parameters; everything is a numpy array or a float (persisted as is)."""
 
@@ -250,21 +368,31 @@ class _Head:
     neighbours: F32Array | None = None  # float32 projected training vectors (knn-temperature)
     neighbour_labels: IntArray | None = None
     projection: tuple[Array, Array] | None = None  # PCA mean and axes of the neighbours
+    knn_temperature: float = 1.0  # knn-lexical: the temperature of its knn-temperature part
+    lexical: _Lexical | None = None  # knn-lexical: the TF-IDF view
 
     def logits(self, x: Array) -> Array:
         out: Array = x @ self.coef.T + self.intercept
         return out
 
-    def probabilities(self, x: Array) -> Array:
+    def probabilities(self, x: Array, texts: Sequence[str] | None = None) -> Array:
         z = self.logits(x)
         n_labels = self.coef.shape[0]
         if self.method in ("temperature", "none"):
             return _softmax(z / self.temperature)
-        if self.method == "knn-temperature":
+        if self.method in ("knn-temperature", "knn-lexical"):
             assert self.neighbours is not None and self.neighbour_labels is not None
             queries = _project(x, self.projection)
             knn = _knn_vote(self.neighbours, self.neighbour_labels, n_labels, queries)
             mixed = (1 - KNN_WEIGHT) * _softmax(z) + KNN_WEIGHT * knn
+            if self.method == "knn-temperature":
+                return _softmax(np.log(mixed + 1e-12) / self.temperature)
+            assert self.lexical is not None
+            if texts is None:
+                raise ValueError("a knn-lexical intent model needs the texts to predict")
+            p_knn = _softmax(np.log(mixed + 1e-12) / self.knn_temperature)
+            w = self.lexical.weight
+            mixed = (1 - w) * p_knn + w * self.lexical.probabilities(texts)
             return _softmax(np.log(mixed + 1e-12) / self.temperature)
         if self.method == "sigmoid":
             assert self.platt is not None
@@ -286,7 +414,11 @@ def _inner_folds(y: IntArray) -> int:
 
 
 def _fit_heads(
-    x: Array, y: IntArray, methods: Sequence[Method], seed: int
+    x: Array,
+    y: IntArray,
+    methods: Sequence[Method],
+    seed: int,
+    texts: Sequence[str] | None = None,
 ) -> tuple[dict[Method, _Head], dict[Method, float]]:
     """Fit the logistic regression once and calibrate it once per method (shared OOF values).
 
@@ -295,16 +427,21 @@ def _fit_heads(
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    lexical = "knn-lexical" in methods
+    if lexical and texts is None:
+        raise ValueError("the knn-lexical method needs the texts of the training examples")
     started = time.perf_counter()
     n_labels = int(y.max()) + 1
     coef, intercept = _fit_logistic(x, y, seed)
     calibrated = int(np.bincount(y, minlength=n_labels).min()) >= 2
     oof = np.zeros((len(y), n_labels))
     oof_knn = np.zeros_like(oof)
-    knn_seconds = 0.0
+    oof_lexical = np.zeros_like(oof)
+    knn_seconds = lexical_seconds = 0.0
     projected = None
     projection = None
-    if "knn-temperature" in methods:
+    text_list = list(texts) if texts is not None else []
+    if "knn-temperature" in methods or lexical:
         knn_started = time.perf_counter()
         projection = _fit_projection(x)
         projected = _project(x, projection)
@@ -320,7 +457,17 @@ def _fit_heads(
                     projected[fit_idx], y[fit_idx], n_labels, projected[cal_idx]
                 )
                 knn_seconds += time.perf_counter() - knn_started
-    shared = time.perf_counter() - started - knn_seconds
+            if lexical:  # refitted per inner fold: its calibration values are out-of-fold too
+                lexical_started = time.perf_counter()
+                view = _Lexical.fit([text_list[i] for i in fit_idx], y[fit_idx], seed)
+                oof_lexical[cal_idx] = view.probabilities([text_list[i] for i in cal_idx])
+                lexical_seconds += time.perf_counter() - lexical_started
+    lexical_view = None
+    if lexical:
+        lexical_started = time.perf_counter()
+        lexical_view = _Lexical.fit(text_list, y, seed)
+        lexical_seconds += time.perf_counter() - lexical_started
+    shared = time.perf_counter() - started - knn_seconds - lexical_seconds
     heads: dict[Method, _Head] = {}
     seconds: dict[Method, float] = {}
     for method in methods:
@@ -328,13 +475,22 @@ def _fit_heads(
         head = _Head(method, coef, intercept)
         if method == "temperature" and calibrated:
             head.temperature = fit_temperature(oof, y)
-        elif method == "knn-temperature":
+        elif method in ("knn-temperature", "knn-lexical"):
             head.neighbours = projected
             head.neighbour_labels = y.copy()
             head.projection = projection
+            knn_temperature = 1.0
             if calibrated:
                 mixed = (1 - KNN_WEIGHT) * _softmax(oof) + KNN_WEIGHT * oof_knn
-                head.temperature = fit_temperature(np.log(mixed + 1e-12), y)
+                knn_temperature = fit_temperature(np.log(mixed + 1e-12), y)
+            if method == "knn-temperature":
+                head.temperature = knn_temperature
+            else:
+                assert lexical_view is not None
+                head.knn_temperature = knn_temperature
+                head.lexical = _mix_lexical(
+                    lexical_view, knn_temperature, oof, oof_knn, oof_lexical, y, calibrated, head
+                )
         elif method == "sigmoid":
             params = [
                 _sigmoid_params(oof[:, j], y == j) if calibrated else (-1.0, 0.0)
@@ -354,8 +510,44 @@ def _fit_heads(
                     head.iso_y.append(np.array([0.0, 1.0]))
         heads[method] = head
         own = time.perf_counter() - started
-        seconds[method] = shared + own + (knn_seconds if method == "knn-temperature" else 0.0)
+        seconds[method] = shared + own
+        if method in ("knn-temperature", "knn-lexical"):
+            seconds[method] += knn_seconds
+        if method == "knn-lexical":
+            seconds[method] += lexical_seconds
     return heads, seconds
+
+
+def _mix_lexical(
+    view: _Lexical,
+    knn_temperature: float,
+    oof: Array,
+    oof_knn: Array,
+    oof_lexical: Array,
+    y: IntArray,
+    calibrated: bool,
+    head: _Head,
+) -> _Lexical:
+    """Choose the lexical weight and the final temperature of `head` on the inner CV values.
+
+    Every weight of `LEXICAL_WEIGHTS` gets its own temperature; the pair with the lowest log
+    loss wins (without an inner CV: `LEXICAL_DEFAULT_WEIGHT` and T = 1).
+    """
+    view.weight = LEXICAL_DEFAULT_WEIGHT
+    view.weight_log_loss = {}
+    if not calibrated:
+        return view
+    mixed = (1 - KNN_WEIGHT) * _softmax(oof) + KNN_WEIGHT * oof_knn
+    p_knn = _softmax(np.log(mixed + 1e-12) / knn_temperature)
+    best = math.inf
+    for w in LEXICAL_WEIGHTS:
+        logits = np.log((1 - w) * p_knn + w * oof_lexical + 1e-12)
+        t = fit_temperature(logits, y)
+        loss = log_loss(logits / t, y)
+        view.weight_log_loss[f"{w:g}"] = round(loss, 5)
+        if loss < best:
+            best, view.weight, head.temperature = loss, w, t
+    return view
 
 
 def sample_per_label(
@@ -419,15 +611,19 @@ class TrainedIntentModel:
         method: Method = DEFAULT_METHOD,
         embedding_model: str | None = None,
         cv: Mapping[str, Any] | None = None,
+        texts: Sequence[str] | None = None,
     ) -> TrainedIntentModel:
         """Fit on labelled vectors; with `examples_per_label`, on that many per label only.
 
-        `embedding_model` and `cv` (cross-validated figures) are kept in the metadata.
+        `texts` (the messages the vectors embed, same order) are needed by ``knn-lexical``
+        and ignored by the other methods. `embedding_model` and `cv` (cross-validated
+        figures) are kept in the metadata.
         """
         return cls.train_variants(
             vectors,
             labels,
             (method,),
+            texts=texts,
             examples_per_label=examples_per_label,
             seed=seed,
             embedding_model=embedding_model,
@@ -441,6 +637,7 @@ class TrainedIntentModel:
         labels: Sequence[str],
         methods: Sequence[Method],
         *,
+        texts: Sequence[str] | None = None,
         examples_per_label: int | None = None,
         seed: int = 0,
         embedding_model: str | None = None,
@@ -450,16 +647,21 @@ class TrainedIntentModel:
         x = _matrix(vectors)
         if len(labels) != x.shape[0]:
             raise ValueError(f"{x.shape[0]} vectors but {len(labels)} labels")
+        text_list = list(texts) if texts is not None else None
+        if text_list is not None and len(text_list) != x.shape[0]:
+            raise ValueError(f"{x.shape[0]} vectors but {len(text_list)} texts")
         label_list = list(labels)
         if examples_per_label is not None:
             keep = sample_per_label(label_list, examples_per_label, seed)
             x, label_list = x[keep], [label_list[i] for i in keep]
+            if text_list is not None:
+                text_list = [text_list[i] for i in keep]
         names = sorted(set(label_list))
         if len(names) < 2:
             raise ValueError("training needs at least two labels")
         index = {name: i for i, name in enumerate(names)}
         y = np.asarray([index[label] for label in label_list], dtype=np.int64)
-        heads, seconds = _fit_heads(x, y, methods, seed)
+        heads, seconds = _fit_heads(x, y, methods, seed, text_list)
         created = datetime.now(UTC)
         models = {}
         for method, head in heads.items():
@@ -485,18 +687,44 @@ class TrainedIntentModel:
                 "fit_seconds": round(seconds[method], 3),
                 "cv": _json_safe(cv) if cv is not None else None,
             }
+            if head.lexical is not None:
+                metadata["knn_temperature"] = head.knn_temperature
+                metadata["lexical_weight"] = head.lexical.weight
+                metadata["lexical_weight_log_loss"] = dict(head.lexical.weight_log_loss)
+                metadata["lexical_features"] = int(head.lexical.coef.shape[1])
             models[method] = cls(version, names, head, metadata)
         return models
 
-    def probabilities(self, vectors: Sequence[Sequence[float]] | Array) -> Array:
-        """Calibrated probabilities, one row per vector, columns in `labels` order."""
+    @property
+    def needs_texts(self) -> bool:
+        """Whether `predict` needs the texts besides their vectors (``knn-lexical``)."""
+        return self._head.method in TEXT_METHODS
+
+    def probabilities(
+        self, vectors: Sequence[Sequence[float]] | Array, texts: Sequence[str] | None = None
+    ) -> Array:
+        """Calibrated probabilities, one row per vector, columns in `labels` order.
+
+        `texts` are the messages the vectors embed (same order): required by ``knn-lexical``
+        models (ValueError without them), ignored by the others.
+        """
         x = _matrix(vectors, self.dimension)
+        if self.needs_texts:
+            if texts is None:
+                raise ValueError(
+                    f"intent model {self.version} ({self.method}) needs the message texts "
+                    "besides their vectors: pass texts=..."
+                )
+            if len(texts) != x.shape[0]:
+                raise ValueError(f"{x.shape[0]} vectors but {len(texts)} texts")
         if x.shape[0] == 0:
             return np.zeros((0, len(self.labels)))
-        return self._head.probabilities(x)
+        return self._head.probabilities(x, texts)
 
-    def predict(self, vectors: Sequence[Sequence[float]] | Array) -> list[Prediction]:
-        return _predictions(self.labels, self.probabilities(vectors))
+    def predict(
+        self, vectors: Sequence[Sequence[float]] | Array, texts: Sequence[str] | None = None
+    ) -> list[Prediction]:
+        return _predictions(self.labels, self.probabilities(vectors, texts))
 
     def save(self, folder: Path) -> Path:
         """Write `intent-<version>.joblib` and its `.json` metadata; never overwrites.
@@ -525,6 +753,8 @@ class TrainedIntentModel:
                 "neighbours": h.neighbours,
                 "neighbour_labels": h.neighbour_labels,
                 "projection": h.projection,
+                "knn_temperature": h.knn_temperature,
+                "lexical": h.lexical.to_dict() if h.lexical is not None else None,
             },
         }
         partial = folder / f".{path.name}.partial"
@@ -542,9 +772,14 @@ class TrainedIntentModel:
     def load(cls, path: Path) -> TrainedIntentModel:
         """Load a model written by `save` (only load files you wrote: joblib unpickles)."""
         payload = joblib.load(path)
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ValueError(f"{path} is not an intent model of format {FORMAT}")
+        if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS:
+            found = payload.get("format") if isinstance(payload, dict) else None
+            raise ValueError(
+                f"{path} is not an intent model this version reads (format {found}; "
+                f"readable: {', '.join(map(str, READABLE_FORMATS))}): retrain it"
+            )
         h = payload["head"]
+        lexical = h.get("lexical")
         head = _Head(
             method=h["method"],
             coef=h["coef"],
@@ -556,6 +791,8 @@ class TrainedIntentModel:
             neighbours=h["neighbours"],
             neighbour_labels=h["neighbour_labels"],
             projection=h.get("projection"),
+            knn_temperature=float(h.get("knn_temperature", 1.0)),
+            lexical=_Lexical.from_dict(lexical) if lexical is not None else None,
         )
         return cls(str(payload["version"]), list(payload["labels"]), head, payload["metadata"])
 
@@ -579,47 +816,60 @@ def latest_model(folder: Path) -> Path | None:
 
 
 class ZeroShotIntentModel:
-    """No training data: softmax over cosine similarities to one description per label.
+    """No training data: softmax over cosine similarities to one prototype per label.
 
-    The temperature turns cosines (which differ by a few hundredths between close intents)
-    into probabilities; the default was chosen by log loss on Banking77 with the intent
-    names as descriptions.
+    A label's prototype is its description's vector or, when the routing file gives example
+    messages for it, the normalised sum of the description's and the examples' unit vectors
+    (their centroid). The temperature turns cosines (which differ by a few hundredths between
+    close intents) into probabilities; both defaults were chosen by log loss on Banking77:
+    intent names as descriptions, and names plus 5 training messages per intent as examples.
     """
 
     def __init__(
         self,
         descriptions: Mapping[str, str],
         embedder: Embedder,
-        temperature: float = ZERO_SHOT_TEMPERATURE,
+        temperature: float | None = None,
+        examples: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if not descriptions:
             raise ValueError("zero-shot needs at least one description")
+        examples = {k: list(v) for k, v in (examples or {}).items() if v}
+        unknown = sorted(set(examples) - set(descriptions))
+        if unknown:
+            raise ValueError(f"examples for labels without a description: {unknown}")
+        if temperature is None:
+            temperature = ZERO_SHOT_EXAMPLES_TEMPERATURE if examples else ZERO_SHOT_TEMPERATURE
         if temperature <= 0:
             raise ValueError("temperature must be positive")
         self.labels = list(descriptions)
         self.temperature = temperature
         texts = [descriptions[label] for label in self.labels]
-        matrix = _matrix(embedder.embed(texts))
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        self._descriptions: Array = matrix / np.where(norms > 0, norms, 1)
-        digest = hashlib.sha256(
-            json.dumps(
-                [embedder.model_name, temperature, sorted(descriptions.items())],
-                ensure_ascii=False,
-            ).encode()
-        )
+        owners = [i for i, label in enumerate(self.labels) for _ in examples.get(label, ())]
+        texts += [t for label in self.labels for t in examples.get(label, ())]
+        matrix = _unit(_matrix(embedder.embed(texts)))  # one batch: descriptions, then examples
+        prototypes = matrix[: len(self.labels)].copy()
+        np.add.at(prototypes, owners, matrix[len(self.labels) :])
+        self._descriptions: Array = _unit(prototypes)
+        identity: list[Any] = [embedder.model_name, temperature, sorted(descriptions.items())]
+        if examples:  # configurations without examples keep the versions they had
+            identity.append(sorted(examples.items()))
+        digest = hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode())
         self.version = f"zero-shot-{digest.hexdigest()[:8]}"
 
     def similarities(self, vectors: Sequence[Sequence[float]] | Array) -> Array:
-        x = _matrix(vectors, self._descriptions.shape[1])
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        out: Array = (x / np.where(norms > 0, norms, 1)) @ self._descriptions.T
+        out: Array = _unit(_matrix(vectors, self._descriptions.shape[1])) @ self._descriptions.T
         return out
 
-    def probabilities(self, vectors: Sequence[Sequence[float]] | Array) -> Array:
+    def probabilities(
+        self, vectors: Sequence[Sequence[float]] | Array, texts: Sequence[str] | None = None
+    ) -> Array:
+        """Softmax over the description similarities (`texts` is accepted and ignored)."""
         return _softmax(self.similarities(vectors) / self.temperature)
 
-    def predict(self, vectors: Sequence[Sequence[float]] | Array) -> list[Prediction]:
+    def predict(
+        self, vectors: Sequence[Sequence[float]] | Array, texts: Sequence[str] | None = None
+    ) -> list[Prediction]:
         return _predictions(self.labels, self.probabilities(vectors))
 
 
@@ -633,6 +883,7 @@ def cross_validate(
     method: Method = DEFAULT_METHOD,
     team_of: Mapping[str, str] | None = None,
     keep_predictions: bool = False,
+    texts: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Stratified k-fold figures of `TrainedIntentModel.train` (see `compare_methods`).
 
@@ -645,6 +896,7 @@ def cross_validate(
         folds,
         examples_per_label,
         seed,
+        texts=texts,
         team_of=team_of,
         keep_predictions=keep_predictions,
     )[method]
@@ -658,13 +910,15 @@ def compare_methods(
     examples_per_label: int | None = None,
     seed: int = 0,
     *,
+    texts: Sequence[str] | None = None,
     team_of: Mapping[str, str] | None = None,
     keep_predictions: bool = False,
 ) -> dict[Method, dict[str, Any]]:
     """Stratified k-fold cross-validation of several calibration methods on the same folds.
 
     With `examples_per_label`, each training fold is subsampled to that many per label (the
-    test fold is kept whole). Per method: accuracy, macro_f1, ece and team_accuracy (with
+    test fold is kept whole). `texts` (same order as the vectors) are required when a method
+    needs them (``knn-lexical``). Per method: accuracy, macro_f1, ece and team_accuracy (with
     `team_of`) over the pooled out-of-fold predictions, their per-fold values, mean fit
     seconds per fold; with `keep_predictions`, `predictions` (out-of-fold, in input order).
     """
@@ -672,9 +926,14 @@ def compare_methods(
     label_list = list(labels)
     if len(label_list) != x.shape[0]:
         raise ValueError(f"{x.shape[0]} vectors but {len(label_list)} labels")
+    text_list = list(texts) if texts is not None else None
+    if text_list is None and any(m in TEXT_METHODS for m in methods):
+        raise ValueError("the knn-lexical method needs the texts of the examples")
+    if text_list is not None and len(text_list) != x.shape[0]:
+        raise ValueError(f"{x.shape[0]} vectors but {len(text_list)} texts")
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     pooled: dict[Method, list[Prediction | None]] = {m: [None] * len(label_list) for m in methods}
-    per_fold: dict[Method, list[dict[str, float | None]]] = {m: [] for m in methods}
+    per_fold: dict[Method, list[dict[str, Any]]] = {m: [] for m in methods}
     fit_seconds: list[float] = []
     for fold, (train_idx, test_idx) in enumerate(splitter.split(x, label_list)):
         train_labels = [label_list[i] for i in train_idx]
@@ -683,23 +942,27 @@ def compare_methods(
             x[train_idx],
             train_labels,
             methods,
+            texts=[text_list[i] for i in train_idx] if text_list is not None else None,
             examples_per_label=examples_per_label,
             seed=seed + fold,
         )
         fit_seconds.append(time.perf_counter() - started)
         truth = [label_list[i] for i in test_idx]
+        test_texts = [text_list[i] for i in test_idx] if text_list is not None else None
         for method, model in models.items():
-            predictions = model.predict(x[test_idx])
+            predictions = model.predict(x[test_idx], texts=test_texts)
             result = evaluate(truth, predictions, 0.0, team_of)
-            per_fold[method].append(
-                {
-                    "accuracy": result.accuracy,
-                    "macro_f1": result.macro_f1,
-                    "ece": result.ece,
-                    "team_accuracy": result.team_accuracy,
-                    "fit_seconds": float(model.metadata["fit_seconds"]),
-                }
-            )
+            figures: dict[str, Any] = {
+                "accuracy": result.accuracy,
+                "macro_f1": result.macro_f1,
+                "ece": result.ece,
+                "team_accuracy": result.team_accuracy,
+                "fit_seconds": float(model.metadata["fit_seconds"]),
+            }
+            if "lexical_weight" in model.metadata:
+                figures["lexical_weight"] = model.metadata["lexical_weight"]
+                figures["lexical_weight_log_loss"] = model.metadata["lexical_weight_log_loss"]
+            per_fold[method].append(figures)
             for i, prediction in zip(test_idx, predictions, strict=True):
                 pooled[method][i] = prediction
     out: dict[Method, dict[str, Any]] = {}

@@ -218,7 +218,9 @@ class TeamConfig(BaseModel):
     """One team. `languages` empty: any language. `intents`: name → description.
 
     `intents` may also be given as a list of names (or with empty descriptions): the
-    description is then the name with underscores as spaces.
+    description is then the name with underscores as spaces. `examples`: intent → a few
+    messages as customers write them; without a trained model, each intent is matched by the
+    centroid of its description and its examples.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -227,6 +229,7 @@ class TeamConfig(BaseModel):
     languages: list[str] = Field(default_factory=list)
     skills: list[str] = Field(default_factory=list)
     intents: dict[str, str] = Field(default_factory=dict)
+    examples: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -263,6 +266,30 @@ class TeamConfig(BaseModel):
                 for k, v in value.items()
             }
         return value
+
+    @field_validator("examples", mode="before")
+    @classmethod
+    def _examples(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            for intent, texts in value.items():
+                if not isinstance(texts, list) or not all(
+                    isinstance(t, str) and t.strip() for t in texts
+                ):
+                    raise _problem((intent,), "examples must be a list of non-empty strings")
+        return value
+
+    @model_validator(mode="after")
+    def _examples_of_known_intents(self) -> TeamConfig:
+        for intent in self.examples:
+            if intent not in self.intents:
+                known = ", ".join(self.intents) or "none"
+                raise _problem(
+                    ("examples", intent),
+                    f"examples for unknown intent {intent!r} (this team's intents: {known})",
+                )
+        return self
 
     def supports(self, language: str | None) -> bool:
         """True when the team takes this language (`de-CH` counts as `de`) or any language."""
@@ -368,6 +395,10 @@ class RoutingConfig(BaseModel):
     def intent_descriptions(self) -> dict[str, str]:
         """Each intent's description (for zero-shot matching), in file order."""
         return {i: d for cfg in self.teams.values() for i, d in cfg.intents.items()}
+
+    def intent_examples(self) -> dict[str, list[str]]:
+        """Each intent's example messages (intents without examples are left out)."""
+        return {i: list(e) for cfg in self.teams.values() for i, e in cfg.examples.items() if e}
 
     def resolve_team(self, name: str) -> str:
         """`{fallback_team}` / `{triage_team}` → the configured team; other names unchanged."""

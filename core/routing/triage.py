@@ -44,7 +44,7 @@ class Triager:
         repeat_contacts: Sequence[int],
     ) -> list[Triage]:
         """One decision per message (the model runs once over the whole batch)."""
-        predictions = self.model.predict(vectors)
+        predictions = self.model.predict(vectors, texts=texts)
         out = []
         for text, prediction, channel, customer, repeats in zip(
             texts, predictions, channels, customers, repeat_contacts, strict=True

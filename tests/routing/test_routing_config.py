@@ -131,6 +131,10 @@ def test_the_bundled_default_loads() -> None:
     # descriptions are sentences a zero-shot matcher can use, not the bare name
     assert all(len(d.split()) >= 5 for d in descriptions.values())
     assert len(config.intent_team()) == len(descriptions)
+    # every intent has a few example messages for the zero-shot matcher
+    examples = config.intent_examples()
+    assert set(examples) == set(descriptions)
+    assert all(len(e) >= 3 for e in examples.values())
 
 
 def test_the_bundled_default_is_a_yaml_round_trip() -> None:
@@ -217,6 +221,28 @@ def test_duplicate_intent(tmp_path: Path) -> None:
     assert (
         "teams.security.intents.lost_parcel: intent 'lost_parcel' is already listed by team "
         "'orders'" in err.message
+    )
+
+
+def test_intent_examples(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "      lost_parcel: A parcel that never arrived.\n",
+        "      lost_parcel: A parcel that never arrived.\n"
+        "    examples:\n"
+        "      lost_parcel: [my parcel never came, tracking stuck for a week]\n",
+    )
+    config = load_routing_config(write(tmp_path, text))
+    assert config.intent_examples() == {
+        "lost_parcel": ["my parcel never came", "tracking stuck for a week"]
+    }
+    unknown = error_of(tmp_path, text.replace("      lost_parcel: [my", "      lost_card: [my"))
+    assert (
+        "teams.orders.examples.lost_card: examples for unknown intent 'lost_card' "
+        "(this team's intents: order_status, lost_parcel)" in unknown.message
+    )
+    empty = error_of(tmp_path, text.replace("[my parcel never came, ", "['', "))
+    assert "teams.orders.examples.lost_parcel: examples must be a list of non-empty strings" in (
+        empty.message
     )
 
 
