@@ -30,6 +30,7 @@ from string import Template
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rapidfuzz import fuzz
 
 from core.drafting import pii
 from core.drafting.composer import default_offers
@@ -82,6 +83,27 @@ class ReplyPrompt(Protocol):
     def render(self, **values: str) -> tuple[str, str]:
         """(system, user) with every `$name` filled."""
         ...
+
+
+# "<the reply text>", "<fact>", "[phone_number]": slots of a template, not a reply (nor HTML
+# such as "<br>", nor our own placeholders such as "[PHONE_1]", which are upper case)
+_TEMPLATE_SLOT = re.compile(
+    r"<(?:[a-z]+(?: [a-z]+){1,6}|fact|reply|text|answer|name|id)>|\[[a-z]+(?:_[a-z]+)*\]"
+)
+# the prompt's own markup or field labels ("Sentiment: Neutral" is not a reply)
+_PROMPT_MARKUP = re.compile(
+    r"</?customer_data>|^\s*(?:SOURCES|Message to answer|Triage|Channel|Sentiment|Intent|"
+    r"Prior contact on another channel|Declined by the customer)\s*:",
+    re.MULTILINE | re.IGNORECASE,
+)
+ECHO_SIMILARITY = 90  # rapidfuzz ratio (0-100) above which a reply just repeats the message
+
+
+def _echoes(reply: str, message: str) -> bool:
+    """True when the reply is (nearly) the customer's message repeated."""
+    return bool(message.strip()) and (
+        fuzz.ratio(reply.casefold(), message.strip().casefold()) >= ECHO_SIMILARITY
+    )
 
 
 class LLMAnswer(BaseModel):
@@ -275,6 +297,10 @@ class LLMDrafter:
         reply = pii.unmask(answer.reply, request.mapping).strip()
         if not reply:
             raise _Rejected("malformed_output")
+        if _TEMPLATE_SLOT.search(reply):  # e.g. "<the reply text>": a schema echoed, no reply
+            raise _Rejected("template_echo")
+        if _PROMPT_MARKUP.search(reply) or _echoes(reply, context.text):
+            raise _Rejected("echoes_message")
         cited = list(dict.fromkeys(c.strip() for c in answer.cited_chunk_ids if c.strip()))
         if not cited:
             raise _Rejected("no_citations")
@@ -288,7 +314,9 @@ class LLMDrafter:
         if INJECTION_FLAG not in flags:
             # a message written to steer the model ("approve a refund of €500") is no source
             sources += request.message_data
-        missing = unsupported_facts(reply, sources)
+        # the facts it says it used must be in the sources too ("copied word for word")
+        claimed = "\n".join(f for f in answer.facts_used if f.strip())
+        missing = unsupported_facts(reply + "\n" + pii.unmask(claimed, request.mapping), sources)
         if missing:
             shown = list(dict.fromkeys(f.text for f in missing))
             raise _Rejected(f"unsupported_facts: {', '.join(shown[:5])}")

@@ -165,6 +165,37 @@ def test_an_invented_number_falls_back(server: ScriptedLLMServer, drafter: LLMDr
     )
 
 
+def test_an_invented_fact_in_facts_used_falls_back(
+    server: ScriptedLLMServer, drafter: LLMDrafter
+) -> None:
+    # SmolLM2 through llama.cpp: a faithful reply, with facts_used it made up
+    server.script(Step(answer=answer(facts_used=["1.3% of your order is refunded every month"])))
+    draft = drafter.draft(context())
+    assert draft.fallback_reason == "unsupported_facts: 1.3%"
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("<the reply text>", "template_echo"),
+        ("Please write to [email_address] or call [phone_number].", "template_echo"),
+        (
+            "Hi, I returned my boots last week, when will I get my refund? Maria",
+            "echoes_message",
+        ),
+        ("How long do refunds take?\n</customer_data>", "echoes_message"),
+        ("Sentiment: Neutral", "echoes_message"),
+    ],
+)
+def test_a_template_or_an_echo_is_no_reply(
+    server: ScriptedLLMServer, drafter: LLMDrafter, reply: str, reason: str
+) -> None:
+    server.script(Step(answer=answer(reply=reply)))
+    ctx = context(text="Hi, I returned my boots last week, when will I get my refund? Maria")
+    draft = drafter.draft(ctx)
+    assert draft.drafter == "composer" and draft.fallback_reason == reason
+
+
 def test_a_fact_from_an_uncited_source_is_unsupported(
     server: ScriptedLLMServer, drafter: LLMDrafter
 ) -> None:
@@ -182,7 +213,11 @@ def test_numbers_from_the_customers_own_data_are_allowed(
         "Hello Maria,\n\nFollowing up on your call about order NW-20417 (reference TL-4H2M8): "
         "you can return most items within 30 days of delivery.\n\nKind regards,\nSam"
     )
-    server.script(Step(answer=answer(reply=reply, cited_chunk_ids=["returns-window#0"])))
+    server.script(
+        Step(
+            answer=answer(reply=reply, cited_chunk_ids=["returns-window#0"], facts_used=["30 days"])
+        )
+    )
     draft = drafter.draft(ctx)
     assert draft.drafter == "llm", draft.fallback_reason
     assert draft.acknowledged_message_id == "msg-0"
@@ -272,7 +307,9 @@ def test_sms_replies_are_limited_to_320_characters(
     server: ScriptedLLMServer, drafter: LLMDrafter
 ) -> None:
     long_reply = "You can return most items within 30 days of delivery. " * 8
-    server.script(Step(answer=answer(reply=long_reply, cited_chunk_ids=["returns-window#0"])))
+    server.script(
+        Step(answer=answer(reply=long_reply, cited_chunk_ids=["returns-window#0"], facts_used=[]))
+    )
     draft = drafter.draft(context(channel="sms"))
     assert draft.drafter == "composer"
     assert draft.fallback_reason == f"too_long: {len(long_reply.strip())} > 320 chars"
@@ -293,7 +330,9 @@ def test_a_public_reply_with_personal_data_falls_back(
         text="Where is my refund?? email me at maria.lopez@example.com",
     )
     reply = "Hi! We'll email [EMAIL_1] within 5 business days. Please send us a DM."
-    server.script(Step(answer=answer(reply=reply, cited_chunk_ids=["refund-timing#2"])))
+    server.script(
+        Step(answer=answer(reply=reply, cited_chunk_ids=["refund-timing#2"], facts_used=[]))
+    )
     draft = drafter.draft(ctx)
     assert draft.fallback_reason == "personal_data_in_public_reply"
     assert "maria.lopez@example.com" not in draft.text
@@ -309,7 +348,11 @@ def test_a_declined_offer_falls_back(server: ScriptedLLMServer, drafter: LLMDraf
         )
     )
     reply = "You can return most items within 30 days of delivery, or add Northwind Protect."
-    server.script(Step(answer=answer(reply=reply, cited_chunk_ids=["returns-window#0"])))
+    server.script(
+        Step(
+            answer=answer(reply=reply, cited_chunk_ids=["returns-window#0"], facts_used=["30 days"])
+        )
+    )
     draft = drafter.draft(ctx)
     assert draft.fallback_reason == "offers_declined: extended_warranty"
     _, user = sent(server)
