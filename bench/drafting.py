@@ -823,7 +823,7 @@ def markdown(result: Result, command: str, load_start: tuple[float, float, float
             "|---|---|---|---|---|",
         ]
         for sid, channel, check, expected, got in failures:
-            lines.append(f"| {sid} | {channel} | {check} | {_cell(expected)} | {_cell(got)} |")
+            lines.append(f"| {sid} | {channel} | {check} | {_cell(expected)} | {_cell(got, 220)} |")
     lines.append(END_MARK)
     return "\n".join(lines) + "\n"
 

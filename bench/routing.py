@@ -155,6 +155,34 @@ def zero_shot_examples(
     }
 
 
+def demo_zero_shot(embedder: Any) -> dict[str, Any]:
+    """The bundled demo routing, zero-shot, on the demo consistency suite's variants: the
+    intent descriptions alone against descriptions plus the routing file's examples."""
+    from core.classification.intent_model import ZeroShotIntentModel
+    from core.routing.config import load_routing_config
+    from evals.suite import resolve_suite
+
+    config = load_routing_config(None)
+    suite = resolve_suite("demo").suite
+    texts = [v.text for c in suite.clusters for v in c.variants]
+    truth = [c.expected_intent for c in suite.clusters for _ in c.variants]
+    x = np.asarray(embedder.embed(texts))
+    out: dict[str, Any] = {"n": len(texts), "abstain_below": config.abstain_below}
+    for name, examples in (("descriptions", None), ("examples", config.intent_examples())):
+        model = ZeroShotIntentModel(config.intent_descriptions(), embedder, examples=examples)
+        predictions = model.predict(x)
+        answered = [p.confidence >= config.abstain_below for p in predictions]
+        right = [p.label == t for p, t in zip(predictions, truth, strict=True)]
+        out[name] = {
+            "temperature": model.temperature,
+            "accuracy": sum(right) / len(right),
+            "abstain_rate": 1 - sum(answered) / len(answered),
+            "accuracy_when_answered": sum(r for r, a in zip(right, answered, strict=True) if a)
+            / max(1, sum(answered)),
+        }
+    return out
+
+
 def predict_latency(model: Any, x: Any, texts: list[str], n: int = 400) -> tuple[float, float]:
     """p50 and p99 (ms) of `model.predict` on one message given as a plain list (and its text)."""
     times = []
@@ -211,6 +239,7 @@ def run(data_dir: Path, cache: Path | None) -> dict[str, Any]:
 
     zs = zero_shot(embedder, xb, intents, team_of)
     zs_examples = zero_shot_examples(embedder, xb, b_texts, intents, team_of)
+    demo = demo_zero_shot(embedder)
 
     bitext: dict[str, dict[str, Any]] = {}
     bitext_methods = (DEFAULT_METHOD,)  # near ceiling: the others are not worth the time
@@ -259,6 +288,7 @@ def run(data_dir: Path, cache: Path | None) -> dict[str, Any]:
         "banking": banking,
         "zero_shot": zs,
         "zero_shot_examples": zs_examples,
+        "demo_zero_shot": demo,
         "bitext": bitext,
         "full_train_s": full_s,
         "speed": speed,
@@ -320,6 +350,30 @@ def targets_note(full: dict[str, Any], few: dict[str, Any], default: str) -> str
         "above all with few examples, needs a better embedding (contrastive fine-tuning, or a "
         "stronger encoder); see 'What changed the figures'."
     )
+
+
+def demo_lines(d: dict[str, Any] | None) -> list[str]:
+    """The demo routing's zero-shot figures on the demo suite."""
+    if not d:
+        return []
+    rows = [
+        f"| {label} | {v['temperature']:g} | {pct(v['accuracy'])} | {pct(v['abstain_rate'])} "
+        f"| {pct(v['accuracy_when_answered'])} |"
+        for label, v in (
+            ("descriptions only", d["descriptions"]),
+            ("descriptions + `examples`", d["examples"]),
+        )
+    ]
+    return [
+        f"Demo company, zero-shot (the bundled `default_routing.yaml`, no trained model) on the "
+        f"{d['n']} variants of `evals/suites/demo.yaml` (abstain below "
+        f"{d['abstain_below']:g}; the examples were written apart from the suite):",
+        "",
+        "| intent prototypes | T | accuracy | abstained | accuracy when answered |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+    ]
 
 
 def zero_shot_examples_lines(zx: dict[str, Any] | None) -> list[str]:
@@ -417,6 +471,7 @@ def markdown(r: dict[str, Any], command: str) -> str:
         "| ECE | " + " | ".join(f"{s['ece']:.3f}" for s in zs["sweep"]) + " |",
         "",
         *zero_shot_examples_lines(r.get("zero_shot_examples")),
+        *demo_lines(r.get("demo_zero_shot")),
         f"### Bitext customer service: {r['bitext_n']:,} utterances",
         "",
         "| label | labels | head | accuracy | macro-F1 | ECE | fit s / fold |",
