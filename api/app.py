@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from adapters.container import Container, get_container
-from api import errors
+from api import console, errors
 from api.routes import channels, customers, health, kb, messages, routing, suggestions
 from core.auth.cache import KeyCache
 
@@ -51,4 +51,5 @@ def create_app(container: Container | None = None, start_workers: bool = True) -
         suggestions.router,
     ):
         app.include_router(router)
+    console.install(app)  # the agent console at /console (HTML, same app)
     return app
