@@ -9,7 +9,7 @@ LLM_STAMP := $(VENV)/.local-llm-stamp
 WHEELS ?= $(HOME)/.cache/threadline-wheels
 LLAMA_CPP := llama-cpp-python==0.3.36
 
-.PHONY: install run test lint format bench demo clean
+.PHONY: install run test lint format bench demo clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,11 @@ lint: install
 	$(VENV)/bin/ruff format --no-cache --check .
 	$(VENV)/bin/mypy core kb_ingest
 
-test: install lint
+# Debian's Chromium for the console's browser tests (Playwright drives it; no browser download).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: install lint chromium
 	$(PY) -m pytest -q
 
 format: install

@@ -43,6 +43,9 @@ def wait_done(page: Any, what: str) -> None:
 
 
 def test_agent_works_the_queue(page: Any, console: Console) -> None:
+    sign_in(page, "tl_this-is-not-a-key")
+    assert page.locator("#login-error").inner_text() == "Unknown or revoked API key."
+    assert page.context.cookies() == []
     sign_in(page, console.keys["agent"])
     page.wait_for_url(re.compile(r"/console/queue$"))
     rows = page.locator("tr.queue-row")
@@ -197,6 +200,8 @@ def test_conversation_shows_the_whole_story_and_citations(page: Any, console: Co
     assert citation.locator(".passage").inner_text().strip()
     assert re.search(r"KB version \d+", citation.locator(".kb-version").inner_text())
     assert page.locator("#related").is_visible()
+    page.set_viewport_size({"width": 1360, "height": 1250})
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(DOCS / "console-conversation.png"), full_page=False)
 
 
