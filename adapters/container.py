@@ -257,6 +257,7 @@ class Container:
             return CeleryTaskQueue(self.celery_app, expires=s.task_expires_seconds)
         from adapters.queue.local import LocalTaskQueue
         from core.tasks import TaskName
+        from workers.evals import eval_handler, sweep_eval_runs
         from workers.kb import ingest_uploads
         from workers.routing import retrain_handler
         from workers.tasks import process_batch, sweep_all
@@ -266,8 +267,9 @@ class Container:
                 TaskName.PROCESS_MESSAGE: lambda ids: process_batch(self, ids),
                 TaskName.INGEST_KB_UPLOAD: lambda ids: ingest_uploads(self, ids),
                 TaskName.RETRAIN_ROUTER: lambda ids: retrain_handler(self, ids),
+                TaskName.RUN_EVAL: lambda ids: eval_handler(self, ids),
             },
-            sweeper=lambda: sweep_all(self),
+            sweeper=lambda: {**sweep_all(self), TaskName.RUN_EVAL: sweep_eval_runs(self)},
             workers=s.local_workers,
             batch_size=s.process_batch_size,
             sweep_interval=s.sweep_interval_seconds,

@@ -10,7 +10,16 @@ from fastapi_offline import FastAPIOffline
 
 from adapters.container import Container, get_container
 from api import console, errors
-from api.routes import channels, customers, health, kb, messages, routing, suggestions
+from api.routes import (
+    channels,
+    customers,
+    evals,
+    health,
+    kb,
+    messages,
+    routing,
+    suggestions,
+)
 from core.auth.cache import KeyCache
 
 
@@ -49,6 +58,7 @@ def create_app(container: Container | None = None, start_workers: bool = True) -
         kb.router,
         routing.router,
         suggestions.router,
+        evals.router,
     ):
         app.include_router(router)
     console.install(app)  # the agent console at /console (HTML, same app)

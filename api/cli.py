@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from adapters.container import Container, set_container
+from api.cli_evals import evals_app, kb_lint
 from api.cli_routing import router_app
 from core.config import Settings
 
@@ -21,9 +22,11 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-kb_app = typer.Typer(help="The knowledge base: ingest files, search.", no_args_is_help=True)
+kb_app = typer.Typer(help="The knowledge base: ingest, search, lint.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(router_app, name="router")
+app.add_typer(evals_app, name="evals")
+kb_app.command("lint")(kb_lint)
 console = Console()
 
 HostOpt = Annotated[str | None, typer.Option(help="Listen address (default THREADLINE_HOST).")]

@@ -3,6 +3,7 @@
 from core.auth.models import ApiKey
 from core.conversations.models import Conversation, Message
 from core.db import Base
+from core.evaluation.models import EvalRun
 from core.identity.models import Account, Customer, CustomerEvent, Identity, MergeSuggestion
 from core.knowledge.models import KbChange, KbChunk, KbDocument, KbUpload, KbVersion
 from core.routing.models import Correction
@@ -17,6 +18,7 @@ __all__ = [
     "Correction",
     "Customer",
     "CustomerEvent",
+    "EvalRun",
     "Identity",
     "KbChange",
     "KbChunk",

@@ -8,3 +8,4 @@ class TaskName(StrEnum):
     SWEEP = "message.sweep"
     INGEST_KB_UPLOAD = "kb.ingest_upload"
     RETRAIN_ROUTER = "router.retrain"
+    RUN_EVAL = "evals.run"

@@ -127,12 +127,17 @@ def sandbox_container(container: Container, folder: Path) -> Container:
     return sandbox
 
 
-def copy_intent_model(container: Container, sandbox: Container) -> str | None:
-    """Copy the newest trained intent model (and its side files) into the sandbox."""
-    from core.classification.intent_model import latest_model
+def copy_intent_model(
+    container: Container, sandbox: Container, needs: set[str] | None = None
+) -> str | None:
+    """Copy the newest trained intent model (and its side files) into the sandbox; with
+    `needs`, only a model that knows all those intents."""
+    from core.classification.intent_model import TrainedIntentModel, latest_model
 
     path = latest_model(container.settings.models_dir)
     if path is None:
+        return None
+    if needs and not needs <= set(TrainedIntentModel.load(path).labels):
         return None
     target = sandbox.settings.models_dir
     target.mkdir(parents=True, exist_ok=True)
@@ -182,6 +187,31 @@ def copy_configured_kb(container: Container, sandbox: Container) -> int:
 def _embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
     context = " > ".join(p for p in (title, *heading_path) if p)
     return f"{context}\n\n{text}" if context else text
+
+
+def suite_routing(loaded: LoadedSuite) -> Any:
+    """The RoutingConfig a suite asks for (`routing: {teams|config: path}`)."""
+    from core.routing.config import RoutingConfig, TeamConfig, load_routing_config, load_teams_yaml
+
+    spec = loaded.suite.routing
+    assert spec is not None
+    path = loaded.resolve(spec.config or spec.teams)
+    assert path is not None
+    if not path.is_file():
+        raise EvalRunError(f"the suite's routing file {path} does not exist")
+    if spec.config:
+        return load_routing_config(path)
+    teams = load_teams_yaml(path)
+    triage = "triage" if "triage" not in teams else "_triage"
+    teams[triage] = TeamConfig.model_validate(
+        {"description": "Messages the router abstains on.", "intents": {}}
+    )
+    return RoutingConfig(
+        triage_team=triage,
+        fallback_team=triage,
+        abstain_below=load_routing_config(None).abstain_below,
+        teams=teams,
+    )
 
 
 def kb_fingerprint(session: Session) -> str:
@@ -521,7 +551,11 @@ def run_suite(
 
         tick("Preparing the sandbox", 0, 1)
         upgrade(sandbox.settings.resolved_database_url)
-        model_file = copy_intent_model(container, sandbox)
+        needs = None
+        if suite.routing is not None:
+            sandbox.routing_config = suite_routing(loaded)  # type: ignore[misc]
+            needs = {c.expected_intent for c in suite.clusters if c.expected_intent}
+        model_file = copy_intent_model(container, sandbox, needs)
 
         kb_path = options.kb or loaded.kb_path
         if kb_path is not None:
@@ -533,10 +567,12 @@ def run_suite(
             tick("Ingesting the KB", 0, 1)
             ingest_files(sandbox, [kb_path], IngestOptions(), source="evals")
             kb_source = str(kb_path)
-        else:
+        elif any(c.expected_articles or c.expected_facts for c in suite.clusters):
             tick("Copying the configured KB", 0, 1)
             copy_configured_kb(container, sandbox)
             kb_source = "configured"
+        else:
+            kb_source = "none (routing only)"
         tick("Preparing the sandbox", 1, 1)
 
         searches: dict[str, SearchOut] = {}
@@ -626,7 +662,11 @@ def run_suite(
             "embedding_model": sandbox.embedder.model_name,
             "intent_model": triager.model.version,
             "intent_model_file": model_file,
-            "routing_config": str(s.routing_config) if s.routing_config else "default",
+            "routing_config": (
+                str(loaded.resolve(suite.routing.config or suite.routing.teams))
+                if suite.routing
+                else str(s.routing_config or "default")
+            ),
             "kb_source": kb_source,
             "kb_version": kb_version,
             "kb_documents": kb_documents,

@@ -149,12 +149,28 @@ class Cluster(_Strict):
         return self
 
 
+class RoutingSpec(_Strict):
+    """Route with another teams file (`teams`, core.routing.config.load_teams_yaml format:
+    zero-shot over its intents unless the trained model knows them) or a whole routing YAML
+    (`config`) instead of the configured routing. Paths are relative to the suite file."""
+
+    teams: str | None = None
+    config: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RoutingSpec:
+        if bool(self.teams) == bool(self.config):
+            raise ValueError("give exactly one of teams or config")
+        return self
+
+
 class Suite(_Strict):
     """A whole suite file."""
 
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     kb: str | None = None
+    routing: RoutingSpec | None = None
     customers: dict[str, Persona] = Field(default_factory=dict)
     clusters: list[Cluster] = Field(min_length=1)
 
@@ -193,13 +209,17 @@ class LoadedSuite(BaseModel):
     base_dir: Path  # relative paths (kb) resolve against this folder
     hash: str
 
+    def resolve(self, value: str | None) -> Path | None:
+        """A path of the suite, relative to its folder."""
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
     @property
     def kb_path(self) -> Path | None:
         """The suite's KB folder or file, resolved; None when the suite names none."""
-        if not self.suite.kb:
-            return None
-        path = Path(self.suite.kb).expanduser()
-        return path if path.is_absolute() else (self.base_dir / path).resolve()
+        return self.resolve(self.suite.kb)
 
 
 def _check_id(value: str) -> str:

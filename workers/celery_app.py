@@ -13,6 +13,7 @@ from celery.signals import worker_process_init
 from adapters.container import get_container
 from core.errors import TransientError
 from core.tasks import TaskName
+from workers.evals import run_eval, sweep_eval_runs
 from workers.kb import ingest_uploads
 from workers.routing import retrain
 from workers.tasks import process_batch, sweep_all
@@ -67,12 +68,24 @@ def retrain_router(request_id: str) -> str | None:
     return retrain(get_container())
 
 
+@app.task(
+    name=TaskName.RUN_EVAL.value,
+    acks_late=True,
+    # A suite runs for minutes; its lease (renewed while it makes progress) guards it instead.
+    time_limit=4 * 3600,
+    soft_time_limit=4 * 3600 - 60,
+)
+def run_eval_suite(run_id: str) -> str | None:
+    """Run an answer-consistency suite (`POST /v1/evals/runs`) and store its report."""
+    return run_eval(get_container(), run_id)
+
+
 @app.task(name=TaskName.SWEEP.value, ignore_result=True)
 def sweep_stuck_work() -> int:
     """Re-queue messages and uploads whose lease expired or that no worker ever took."""
     c = get_container()
     total = 0
-    for task, ids in sweep_all(c).items():
+    for task, ids in {**sweep_all(c), TaskName.RUN_EVAL.value: sweep_eval_runs(c)}.items():
         if ids:
             log.info("sweeper re-queued %d %s task(s)", len(ids), task)
             c.queue.enqueue(task, ids)

@@ -1,0 +1,49 @@
+"""API shapes of eval runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RunStatus = Literal["queued", "running", "done", "failed"]
+
+
+class EvalRunIn(BaseModel):
+    """POST /v1/evals/runs: a suite (the name of a file in evals/suites, or inline YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suite: str = Field(
+        min_length=1,
+        max_length=2_000_000,
+        description="Name of a suite in evals/suites (e.g. 'demo') or the suite's YAML text.",
+    )
+    repeat: int = Field(1, ge=1, le=10, description="Run every variant N times (stability).")
+    fail_under: dict[str, float] = Field(
+        default_factory=dict, description="Bars: {metric: minimum}; `passed` is false below."
+    )
+
+
+class EvalRunOut(BaseModel):
+    id: str
+    suite_name: str
+    suite_hash: str
+    suite_source: str
+    status: RunStatus
+    attempts: int
+    error: str | None
+    options: dict[str, Any]
+    summary: dict[str, Any]
+    passed: bool | None
+    missed: list[str]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    report_url: str | None
+
+
+class EvalRunPage(BaseModel):
+    items: list[EvalRunOut]
+    total: int

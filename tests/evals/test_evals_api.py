@@ -1,0 +1,139 @@
+"""`POST /v1/evals/runs`, `GET /v1/evals/runs/{id}` and `.../report` on SQLite and PostgreSQL:
+bad input is refused with a clear 4xx, and a run goes through the in-process worker queue, the
+real pipeline and back (eval_runs table from migration 0005 on both databases)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.helpers import Api
+
+RUNS = "/v1/evals/runs"
+
+
+def error(resp: Any) -> dict[str, Any]:
+    body = resp.json()
+    assert "error" in body, body
+    return dict(body["error"])
+
+
+def test_unknown_suite_name_is_422_with_the_known_ones(api: Api) -> None:
+    resp = api.post(RUNS, role="knowledge_manager", json={"suite": "no-such-suite"})
+    assert resp.status_code == 422, resp.text
+    err = error(resp)
+    assert err["field"] == "suite"
+    assert "no suite named 'no-such-suite'" in err["message"]
+    assert "demo" in err["message"] and "routing" in err["message"]
+
+
+def test_yaml_syntax_error_names_line_and_column(api: Api) -> None:
+    bad = "name: broken\nclusters:\n  - id: a\n    variants: [\n"
+    resp = api.post(RUNS, role="knowledge_manager", json={"suite": bad})
+    assert resp.status_code == 422, resp.text
+    assert "not valid YAML (line" in error(resp)["message"]
+
+
+def test_bad_suite_field_names_its_yaml_path(api: Api) -> None:
+    bad = (
+        "name: x\ncustomers: {}\nclusters:\n  - id: a\n    variants:\n"
+        "      - {id: v, channel: email, customer: ghost, text: hi}\n"
+    )
+    resp = api.post(RUNS, role="knowledge_manager", json={"suite": bad})
+    assert resp.status_code == 422, resp.text
+    assert "clusters[0].variants[0].customer" in error(resp)["message"]
+
+
+def test_unknown_bar_and_bad_repeat_are_refused(api: Api) -> None:
+    resp = api.post(
+        RUNS, role="knowledge_manager", json={"suite": "demo", "fail_under": {"facts": 0.5}}
+    )
+    assert resp.status_code == 422, resp.text
+    assert error(resp)["field"] == "fail_under" and "facts" in error(resp)["message"]
+    resp = api.post(RUNS, role="knowledge_manager", json={"suite": "demo", "repeat": 0})
+    assert resp.status_code in (400, 422), resp.text
+
+
+def test_unknown_run_is_404(api: Api) -> None:
+    for path in (f"{RUNS}/nope", f"{RUNS}/nope/report"):
+        resp = api.get(path, role="knowledge_manager")
+        assert resp.status_code == 404, resp.text
+        assert error(resp)["code"] == "not_found"
+
+
+def test_agents_may_not_run_evals(api: Api) -> None:
+    assert api.post(RUNS, role="agent", json={"suite": "demo"}).status_code == 403
+    assert api.get(RUNS, role="agent").status_code == 403
+    assert api.client.get(RUNS).status_code == 401
+
+
+def wait_for_run(api: Api, run_id: str, timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = api.get(f"{RUNS}/{run_id}", role="knowledge_manager").json()
+        if body["status"] in ("done", "failed"):
+            return body
+        assert time.monotonic() < deadline, f"run still {body['status']}"
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_a_run_goes_through_the_worker_and_back(api: Api, tiny_suite_text: str) -> None:
+    resp = api.post(
+        RUNS,
+        role="knowledge_manager",
+        json={
+            "suite": tiny_suite_text,
+            "fail_under": {"citation_agreement": 1.0, "team_accuracy": 1.0},
+        },
+    )
+    assert resp.status_code == 202, resp.text
+    queued = resp.json()
+    run_id = queued["id"]
+    assert resp.headers["Location"] == f"{RUNS}/{run_id}"
+    assert queued["status"] in ("queued", "running") and queued["suite_name"] == "tiny"
+    assert queued["suite_source"] == "inline" and len(queued["suite_hash"]) == 64
+    assert queued["report_url"] is None
+
+    # No report before the run is done.
+    early = api.get(f"{RUNS}/{run_id}/report", role="knowledge_manager")
+    assert early.status_code in (200, 404)
+
+    run = wait_for_run(api, run_id)
+    assert run["status"] == "done", run["error"]
+    assert run["attempts"] == 1 and run["finished_at"] is not None
+    # The inconsistent cluster misses the citation bar; the team bar is met.
+    assert run["passed"] is False
+    assert run["missed"] == ["tiny: citation_agreement 0.750 < 1.000"]
+    suite = run["summary"]["suites"][0]
+    assert suite["name"] == "tiny" and suite["hash"] == queued["suite_hash"]
+    assert suite["clusters"] == 2 and suite["variants"] == 4
+    assert suite["summary"]["team_accuracy"] == 1.0
+    assert suite["bars"]["team_accuracy"]["passed"] is True
+    assert suite["run"]["drafter"] == "composer" and suite["run"]["kb_version"] == 1
+
+    report = api.get(run["report_url"], role="knowledge_manager")
+    assert report.status_code == 200
+    assert report.headers["content-type"].startswith("text/html")
+    page = report.text
+    assert page.startswith("<!DOCTYPE html>") and "Suite tiny" in page
+    assert 'src="data:image/png;base64,' in page and "confusion matrix" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+
+    listed = api.get(RUNS, role="knowledge_manager").json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == run_id
+
+
+def test_a_run_the_worker_cannot_finish_is_failed_with_the_reason(
+    api: Api, tiny_suite_text: str, tmp_path: Any
+) -> None:
+    """A suite whose KB folder is gone by the time the worker runs it."""
+    text = tiny_suite_text.replace("kb: ", f"kb: {tmp_path}/gone-", 1)
+    resp = api.post(RUNS, role="knowledge_manager", json={"suite": text})
+    assert resp.status_code == 202, resp.text
+    run = wait_for_run(api, resp.json()["id"], timeout=300)
+    assert run["status"] == "failed" and run["passed"] is None
+    assert "gone-" in run["error"]
+    assert api.get(f"{RUNS}/{run['id']}/report", role="knowledge_manager").status_code == 404

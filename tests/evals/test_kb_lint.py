@@ -1,0 +1,122 @@
+"""`kb lint` on small KB folders: planted contradictions are found, a consistent KB is clean."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from evals.kb_lint import chunks_from_documents, lint, sentences
+from kb_ingest.pipeline import IngestOptions, prepare_paths
+
+
+def article(folder: Path, name: str, front: str, body: str) -> None:
+    (folder / name).write_text(f"---\n{front}\n---\n{body}\n", encoding="utf-8")
+
+
+def make_kb(folder: Path, faq_days: int, plan_price: str) -> Path:
+    folder.mkdir()
+    article(
+        folder,
+        "returns.md",
+        "id: returns-window\ntitle: How long do I have to return an item?\ntags: [returns]",
+        "# How long do I have to return an item?\n\nYou can return most items within **30 days "
+        "of delivery** for a full refund, no reason needed.\n\nWe issue the refund within 5 "
+        "business days after the return arrives.\n\nReturn labels are valid for 14 days.",
+    )
+    article(
+        folder,
+        "faq.md",
+        "id: returns-faq\ntitle: Returns FAQ\ntags: [returns, faq]",
+        "# Returns FAQ\n\n## Can I send something back?\n\nYes: you can return any item within "
+        f"{faq_days} days of delivery, unused and with its tags.\n\n## Damaged items\n\n"
+        "Contact us within 14 days of delivery with a photo.",
+    )
+    article(
+        folder,
+        "premium.md",
+        "id: premium-support\ntitle: Premium Support\ntags: [support]",
+        "# Premium Support\n\nPremium Support costs €9.99 per month and includes a phone line.",
+    )
+    article(
+        folder,
+        "plans.md",
+        "id: support-plans\ntitle: Support plans\ntags: [support, pricing]",
+        f"# Support plans\n\nUpgrade any time: Premium Support costs {plan_price} per month.\n\n"
+        "| Plan | Price |\n|---|---|\n| Basic | £4.99 |",
+    )
+    return folder
+
+
+def chunks(folder: Path) -> list:  # type: ignore[type-arg]
+    return chunks_from_documents(prepare_paths([folder], IngestOptions()).documents)
+
+
+def test_planted_contradictions_are_found(tmp_path: Path) -> None:
+    findings = lint(chunks(make_kb(tmp_path / "kb", 14, "€12.99")))
+    pairs = {
+        (
+            f.fact_kind,
+            frozenset({f.a.document_id, f.b.document_id}),
+            frozenset({f.a.value, f.b.value}),
+        )
+        for f in findings
+        if f.kind == "contradiction"
+    }
+    assert pairs == {
+        ("duration", frozenset({"returns-window", "returns-faq"}), frozenset({"30", "14"})),
+        (
+            "money",
+            frozenset({"premium-support", "support-plans"}),
+            frozenset({"EUR 9.99", "EUR 12.99"}),
+        ),
+    }
+    returns = next(f for f in findings if f.fact_kind == "duration")
+    assert {returns.a.sentence, returns.b.sentence} == {
+        "You can return most items within 30 days of delivery for a full refund, no reason needed.",
+        "Yes: you can return any item within 14 days of delivery, unused and with its tags.",
+    }
+
+
+def test_a_consistent_kb_has_no_finding(tmp_path: Path) -> None:
+    # same values; "14 days" for labels and damaged items is another context, not a conflict
+    assert lint(chunks(make_kb(tmp_path / "kb", 30, "€9.99"))) == []
+
+
+def test_near_duplicates(tmp_path: Path) -> None:
+    folder = make_kb(tmp_path / "kb", 30, "€9.99")
+    text = (folder / "returns.md").read_text().replace("id: returns-window", "id: returns-copy")
+    (folder / "returns-copy.md").write_text(text.replace("no reason needed", "no reason asked"))
+    found = [f for f in lint(chunks(folder)) if f.kind == "near_duplicate"]
+    assert [{f.a.document_id, f.b.document_id} for f in found] == [
+        {"returns-window", "returns-copy"}
+    ]
+
+
+def test_table_rows_are_sentences() -> None:
+    assert sentences("| Standard | €4.95 | 2–4 business days |") == [
+        ("Standard €4.95 2–4 business days", True)
+    ]
+
+
+@pytest.mark.slow
+def test_cli_lints_files_and_exits_1_on_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli import app
+
+    monkeypatch.setenv("THREADLINE_DATA_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    bad = make_kb(tmp_path / "bad", 14, "€12.99")
+    result = runner.invoke(app, ["kb", "lint", str(bad), "--json"])
+    assert result.exit_code == 1, result.output
+    out = json.loads(result.stdout)
+    assert out["documents"] == 4
+    assert sorted(f["fact_kind"] for f in out["findings"]) == ["duration", "money"]
+    good = make_kb(tmp_path / "good", 30, "€9.99")
+    result = runner.invoke(app, ["kb", "lint", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "0 contradiction(s), 0 near-duplicate pair(s)" in result.stdout
+    assert runner.invoke(app, ["kb", "lint", str(tmp_path / "nope")]).exit_code == 2
