@@ -20,13 +20,13 @@ from api.console import views
 from api.console.session import (
     AGENT_ROLES,
     CONSOLE_ROLES,
+    COOKIE,
     MANAGER_ROLES,
     check_csrf,
     clear_session,
     console_key,
     csrf_token,
     key_for_token,
-    session_token,
     set_session,
 )
 from api.deps import UowDep
@@ -77,7 +77,7 @@ def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     """A template with the console's security headers and common context."""
-    token = request.cookies.get("tl_console") or ""
+    token = request.cookies.get(COOKIE) or ""
     base: dict[str, Any] = {
         "csrf": csrf_token(token) if token else "",
         "channel_icons": CHANNEL_ICONS,
@@ -441,6 +441,3 @@ def eval_report(request: Request, run_id: str, uow: UowDep, key: ManagerKey) -> 
             "Cache-Control": "no-store",
         },
     )
-
-
-__all__ = ["NotAllowed", "router", "render", "session_token"]

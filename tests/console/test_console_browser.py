@@ -4,15 +4,26 @@ the timeline, XSS payloads as text, live queue refresh, eval runs for knowledge 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.console.server import Console
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
 RANKS = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: `docs/` with THREADLINE_SCREENSHOTS=1 (to refresh the README's),
+    else a temporary folder (so that a test run leaves the checkout clean)."""
+    if os.environ.get("THREADLINE_SCREENSHOTS") == "1":
+        return ROOT / "docs"
+    return tmp_path_factory.mktemp("screenshots")
 
 
 def sign_in(page: Any, key: str) -> None:
@@ -42,7 +53,7 @@ def wait_done(page: Any, what: str) -> None:
     assert page.locator("#action-error").count() == 0
 
 
-def test_agent_works_the_queue(page: Any, console: Console) -> None:
+def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None:
     sign_in(page, "tl_this-is-not-a-key")
     assert page.locator("#login-error").inner_text() == "Unknown or revoked API key."
     assert page.context.cookies() == []
@@ -56,8 +67,8 @@ def test_agent_works_the_queue(page: Any, console: Console) -> None:
     first = rows.first
     for cell in ("span.ch", "a.open", "meter"):
         assert first.locator(cell).count() == 1, cell
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "console-queue.png"), full_page=False)
+    page.screenshot(path=str(shots / "console-queue.png"), full_page=False)
+    assert (shots / "console-queue.png").stat().st_size > 10_000
 
     # Filter by channel: only email rows stay.
     page.select_option("#filter-channel", "email")
@@ -164,7 +175,9 @@ def test_agent_works_the_queue(page: Any, console: Console) -> None:
     assert page.url.endswith("/console/login")
 
 
-def test_conversation_shows_the_whole_story_and_citations(page: Any, console: Console) -> None:
+def test_conversation_shows_the_whole_story_and_citations(
+    page: Any, console: Console, shots: Path
+) -> None:
     candidates = [s for s in pending(console) if s["cited_chunks"]]
     assert candidates, "some demo drafts cite the knowledge base"
     # The customer with the most channels makes the best picture.
@@ -202,7 +215,8 @@ def test_conversation_shows_the_whole_story_and_citations(page: Any, console: Co
     assert page.locator("#related").is_visible()
     page.set_viewport_size({"width": 1360, "height": 1250})
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(DOCS / "console-conversation.png"), full_page=False)
+    page.screenshot(path=str(shots / "console-conversation.png"), full_page=False)
+    assert (shots / "console-conversation.png").stat().st_size > 10_000
 
 
 def test_customer_html_renders_as_text(page: Any, console: Console) -> None:
