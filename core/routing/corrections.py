@@ -13,6 +13,7 @@ from core.identity.models import CustomerEvent
 from core.routing.config import RoutingConfig
 from core.routing.models import Correction
 from core.routing.schemas import RerouteIn
+from core.suggestions.models import Suggestion
 
 
 def reroute(
@@ -60,6 +61,15 @@ def reroute(
     message.team = body.team
     if body.intent:
         message.intent = body.intent
+    # A pending suggested reply follows its message into the new team's queue.
+    pending = session.scalar(
+        select(Suggestion).where(
+            Suggestion.message_id == message.id, Suggestion.status == "pending"
+        )
+    )
+    if pending is not None:
+        pending.team = body.team
+        pending.intent = body.intent or pending.intent
     session.flush()
     return message
 

@@ -144,6 +144,7 @@ def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None
     event = timeline_item(page, "[data-kind='rerouted']")
     assert event.count() == 1 and target in event.inner_text()
     assert page.locator("#reroute-team").input_value() == target
+    assert f"to {target} / {intent_name}" in page.locator("#rerouted-to").inner_text()
 
     # The JSON API agrees with what the page showed.
     with console.api() as api:
@@ -160,6 +161,7 @@ def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None
     ]
     assert states[rejected]["reject_reason"] == "Customer already called; handled on the phone"
     assert (moved["team"], moved["intent"]) == (target, intent_name)
+    assert (states[rerouted]["team"], states[rerouted]["intent"]) == (target, intent_name)
 
     # Decided suggestions leave the queue.
     page.click("#back-to-queue")
@@ -167,6 +169,10 @@ def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None
     shown = {r.get_attribute("data-id") for r in page.locator("tr.queue-row").all()}
     assert opened not in shown and edited not in shown and rejected not in shown
     assert rerouted in shown
+    # A re-routed suggestion moves to its new team's queue.
+    page.goto(f"/console/queue?team={target}")
+    row = page.locator(f"tr.queue-row[data-id='{rerouted}']")
+    assert row.count() == 1 and target in row.inner_text() and intent_name in row.inner_text()
 
     # Sign out: the session is gone.
     page.click("#sign-out")
