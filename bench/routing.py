@@ -206,6 +206,7 @@ def run(data_dir: Path, cache: Path | None) -> dict[str, Any]:
     from core.config import Settings
 
     started_all = time.perf_counter()
+    run_at, version = f"{datetime.now(UTC):%Y-%m-%d %H:%M}", code_version()  # at the start
     load_start = os.getloadavg()
     settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
     embedder = Container(settings).embedder
@@ -295,8 +296,8 @@ def run(data_dir: Path, cache: Path | None) -> dict[str, Any]:
         "load_start": load_start,
         "load_end": os.getloadavg(),
         "total_s": time.perf_counter() - started_all,
-        "run_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
-        "code_version": code_version(),
+        "run_at": run_at,
+        "code_version": version,
     }
 
 
