@@ -55,7 +55,7 @@ def _demo_dir(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """Threadline with the demo loaded, served by uvicorn on a free port."""
     import demo.loader
@@ -98,7 +98,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         container.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium through Playwright (skip, or fail in CI, when missing)."""
     if not Path(CHROMIUM).exists():

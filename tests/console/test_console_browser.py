@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RANKS = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where screenshots go: `docs/` with THREADLINE_SCREENSHOTS=1 (to refresh the README's),
     else a temporary folder (so that a test run leaves the checkout clean)."""
