@@ -39,6 +39,8 @@ details { margin: 0.4em 0; } summary { cursor: pointer; }
 .row { display: flex; gap: 2em; flex-wrap: wrap; align-items: flex-start; }
 img { max-width: 100%; height: auto; }
 code { background: #f3f3f3; padding: 0 0.2em; }
+table.clusters { font-size: 0.78em; } table.clusters td, table.clusters th { padding: 0.15em 0.35em; }
+table.clusters td.l { white-space: nowrap; }
 """
 
 
@@ -190,7 +192,7 @@ _SEMANTIC_GOOD = 0.8
 
 def _cluster_table(result: Mapping[str, Any], suite_key: str) -> list[str]:
     rows = [
-        "<table><tr><th class='l'>cluster</th><th>variants</th>",
+        "<table class='clusters'><tr><th class='l'>cluster</th><th>variants</th>",
         *(f"<th>{esc(label)}</th>" for _, label in _CLUSTER_COLUMNS),
         "<th>consistent</th></tr>",
     ]
