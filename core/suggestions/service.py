@@ -143,7 +143,8 @@ class SuggestionService:
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[Suggestion], int]:
-        """Suggestions by priority (urgent first), then the longest-waiting first."""
+        """Suggestions by priority (urgent first), then the longest-waiting first (by when the
+        customer sent the message, not when its draft was made)."""
         query = select(Suggestion)
         if status:
             query = query.where(Suggestion.status == status)
@@ -156,7 +157,10 @@ class SuggestionService:
         total = int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rank = case(PRIORITY_ORDER, value=Suggestion.priority, else_=len(PRIORITY_ORDER))
         rows = self.session.scalars(
-            query.order_by(rank, Suggestion.created_at, Suggestion.id).limit(limit).offset(offset)
+            query.join(Message, Message.id == Suggestion.message_id)
+            .order_by(rank, Message.sent_at, Suggestion.id)
+            .limit(limit)
+            .offset(offset)
         )
         return list(rows), total
 

@@ -155,6 +155,21 @@ def test_queue_orders_by_priority_then_waiting_time(api: Api, kb: None) -> None:
     team = items[0]["team"]
     only = api.get("/v1/suggestions", role="agent", params={"team": team}).json()["items"]
     assert only and all(i["team"] == team for i in only)
+    # same priority: the customer who wrote first waits longest, whenever the draft was made
+    late = ask(api, "Do you ship to Iceland?", external_id="m-late")["message_id"]
+    early = ask(
+        api,
+        "Do you ship to Malta?",
+        external_id="m-early",
+        sent_at="2026-01-05T09:00:00Z",
+    )["message_id"]
+    normal = [
+        i["message_id"]
+        for i in api.get("/v1/suggestions", role="agent", params={"priority": "normal"}).json()[
+            "items"
+        ]
+    ]
+    assert normal.index(early) < normal.index(late)
 
 
 def test_approved_answer_is_reused_for_the_same_question(api: Api, kb: None) -> None:
