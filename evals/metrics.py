@@ -71,6 +71,10 @@ def ranking_scores(ranks: Sequence[int | None]) -> RankingScores:
 # - declined_offers: drafts that do not re-offer an offer the persona declined.
 # - stability: with --repeat N, variants whose N drafts are identical (the conversation
 #   reference aside).
+# - stability_fact_agreement: with --repeat N, variants whose N answers state the same set
+#   of facts (an LLM may reword, but must not change a number).
+# - stability_semantic_agreement: with --repeat N, the mean pairwise cosine of the answers
+#   of the N repeats of each variant (1.0 for identical drafts), mean over variants.
 
 METRICS: dict[str, str] = {
     "team_accuracy": "variants routed to the expected team",
@@ -89,6 +93,8 @@ METRICS: dict[str, str] = {
     "public_privacy": "public replies without personal data",
     "declined_offers": "drafts not re-offering a declined offer",
     "stability": "variants with identical drafts over --repeat runs",
+    "stability_fact_agreement": "variants whose --repeat answers state identical facts",
+    "stability_semantic_agreement": "mean pairwise cosine of a variant's --repeat answers",
     "consistent_clusters": "clusters with full citation and fact agreement",
     "needs_human_rate": "drafts flagged needs_human (informational)",
 }
@@ -128,6 +134,8 @@ class VariantOutcome:
     reoffered: list[str] = field(default_factory=list)
     repeats: list[str] = field(default_factory=list)  # normalized drafts of every repeat
     stable: bool | None = None
+    repeat_facts_agree: bool | None = None  # --repeat: identical fact sets over the repeats
+    repeat_semantic: float | None = None  # --repeat: mean pairwise cosine of the answers
     message_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -159,6 +167,7 @@ _TEMPLATE_SENTENCES = (
     re.compile(r"^Here is a short summary", re.I),
     re.compile(r"^If anything is still unclear", re.I),
     re.compile(r"^Please send us a direct message\b", re.I),
+    re.compile(r"^DM us your order details\b", re.I),
 )
 _SIGN_OFF = re.compile(
     r"(?:\n\s*(?:kind|best|warm)?\s*regards,?[\s\S]*$)|(?:\s+-(?:\s+[^\n.!?]{1,80})?\s*$)", re.I
@@ -195,14 +204,14 @@ def expected_present(expected: str, facts: Iterable[str], answer: str) -> bool:
 
 _CHANNEL_MENTION = {
     "email": r"e-?mail",
-    "sms": r"SMS|text message",
+    "sms": r"SMS|text(?:ed)? (?:message|us)|texted",
     "phone": r"call(?:ed)?|phone",
     "chat": r"chat",
     "whatsapp": r"WhatsApp",
     "facebook": r"Facebook",
     "instagram": r"Instagram",
-    "twitter": r"\bX\b|Twitter",
-    "x": r"\bX\b|Twitter",
+    "twitter": r"(?-i:\bX\b)|Twitter",  # the capital letter only: "2 x cables" is no X
+    "x": r"(?-i:\bX\b)|Twitter",
     "web_form": r"web ?form",
     "webform": r"web ?form",
 }
@@ -214,10 +223,53 @@ def mentions_channel(text: str, channel: str) -> bool:
     return bool(re.search(rf"(?<!\w)(?:{pattern})", text, re.I))
 
 
+def _phrase_pattern(phrase: str) -> str:
+    """A phrase as a pattern: any spacing or hyphen between its words, a plural at the end
+    ("extended warranty" finds "extended-warranty" and "extended warranties")."""
+    words = phrase.split()
+    if not words:
+        return ""
+    last = words[-1]
+    if last.lower().endswith("y") and len(last) > 2:
+        tail = re.escape(last[:-1]) + r"(?:y|ies)"
+    else:
+        tail = re.escape(last) + r"(?:s|es)?"
+    return r"[\s-]+".join([*(re.escape(w) for w in words[:-1]), tail])
+
+
 def offer_mentioned(text: str, key: str, phrases: Iterable[str]) -> bool:
-    """Whether a reply mentions an offer by one of its phrases or its key."""
-    words = [*phrases, key.replace("_", " ")]
-    return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.I) for w in words if w)
+    """Whether a reply mentions an offer by one of its phrases or its key (any case,
+    spacing or hyphenation, singular or plural)."""
+    patterns = [_phrase_pattern(w) for w in (*phrases, key.replace("_", " "))]
+    return any(re.search(rf"(?<!\w){p}(?!\w)", text, re.I) for p in patterns if p)
+
+
+def public_personal_data(
+    draft: str, name: str | None, published: Iterable[str], region: str = "US"
+) -> list[str]:
+    """Personal data in a public reply: the kinds core.drafting.pii finds ("email", "phone",
+    ...), except values the company publishes itself (an address or number that appears in
+    `published`: the cited KB passages, the signature), and "name" when a word of the
+    customer's name (two letters or more, as written) appears."""
+    from core.drafting.pii import mask
+
+    public = " ".join(published).lower()
+    masked = mask(draft, region=region)
+    kinds: list[str] = []
+    for placeholder, original in sorted(masked.mapping.items()):
+        if original.lower() in public:
+            continue
+        kind = {"EMAIL": "email", "PHONE": "phone", "CARD": "card", "IBAN": "iban"}.get(
+            placeholder.strip("[]").rsplit("_", 1)[0], "address"
+        )
+        if kind not in kinds:
+            kinds.append(kind)
+    order = ["email", "phone", "card", "iban", "address"]
+    kinds.sort(key=order.index)
+    words = [w for w in (name or "").split() if len(w) > 1]
+    if any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", draft) for w in words):
+        kinds.append("name")
+    return kinds
 
 
 # -- per cluster ----------------------------------------------------------------------------
@@ -333,6 +385,9 @@ def cluster_scores(
         else None
     )
     out["stability"] = _share(o.stable for o in outcomes)
+    out["stability_fact_agreement"] = _share(o.repeat_facts_agree for o in outcomes)
+    sims = [o.repeat_semantic for o in outcomes if o.repeat_semantic is not None]
+    out["stability_semantic_agreement"] = sum(sims) / len(sims) if sims else None
     out["needs_human_rate"] = _share(o.needs_human for o in outcomes)
     return out
 
@@ -382,6 +437,14 @@ def summarize(
         "public_privacy": pooled("public_privacy", applicable("q", lambda o: o.public)),
         "declined_offers": pooled("declined_offers", applicable("d", lambda o: bool(o.declined))),
         "stability": pooled("stability", applicable("s", lambda o: o.stable is not None)),
+        "stability_fact_agreement": pooled(
+            "stability_fact_agreement",
+            applicable("sf", lambda o: o.repeat_facts_agree is not None),
+        ),
+        "stability_semantic_agreement": pooled(
+            "stability_semantic_agreement",
+            applicable("ss", lambda o: o.repeat_semantic is not None),
+        ),
         "needs_human_rate": pooled("needs_human_rate", by_variant),
     }
     one = lambda scores: 1  # noqa: E731
@@ -452,3 +515,130 @@ def compare(
             trend = "better" if better else "worse"
         out[name] = {"previous": before, "current": now, "delta": delta, "trend": trend}
     return out
+
+
+# -- stability over --repeat ----------------------------------------------------------------
+
+
+def repeat_agreement(
+    answers: Sequence[str], vectors: Sequence[Sequence[float]] | None = None
+) -> tuple[bool | None, float | None]:
+    """(identical fact sets, mean pairwise cosine) of the answers of one variant's repeats;
+    (None, None) with fewer than two. Identical answers agree fully without vectors."""
+    if len(answers) < 2:
+        return None, None
+    facts_agree = len({frozenset(fact_values(a)) for a in answers}) == 1
+    if len(set(answers)) == 1:
+        return facts_agree, 1.0
+    if vectors is None:
+        return facts_agree, None
+    mean, _ = pairwise([list(v) for v in vectors])
+    return facts_agree, mean
+
+
+def apply_repeat_agreement(
+    outcomes: Iterable[VariantOutcome],
+    embed: Callable[[list[str]], Sequence[Sequence[float]]],
+) -> None:
+    """Fill `repeat_facts_agree` and `repeat_semantic` of every outcome with two or more
+    repeats; the answers of repeats that differ are embedded in one batched call."""
+    todo = [(o, [answer_text(d) if d else "" for d in o.repeats]) for o in outcomes]
+    todo = [(o, answers) for o, answers in todo if len(answers) > 1]
+    texts = sorted({a or " " for _, answers in todo if len(set(answers)) > 1 for a in answers})
+    vectors = dict(zip(texts, embed(texts), strict=True)) if texts else {}
+    for o, answers in todo:
+        vecs = [vectors[a or " "] for a in answers] if len(set(answers)) > 1 else None
+        o.repeat_facts_agree, o.repeat_semantic = repeat_agreement(answers, vecs)
+
+
+# -- per intent -----------------------------------------------------------------------------
+
+
+def per_intent_scores(
+    clusters: Sequence[tuple[ClusterExpectation, list[VariantOutcome], Mapping[str, Any]]],
+) -> dict[str, dict[str, Any]]:
+    """`summarize` over the clusters of each expected intent ("(none)" for clusters without
+    one), with the number of clusters and variants."""
+    out: dict[str, dict[str, Any]] = {}
+    for intent in sorted({exp.expected_intent or "(none)" for exp, _, _ in clusters}):
+        subset = [t for t in clusters if (t[0].expected_intent or "(none)") == intent]
+        out[intent] = {
+            "clusters": len(subset),
+            "variants": sum(len(t[1]) for t in subset),
+            **summarize(subset),
+        }
+    return out
+
+
+# -- per-cluster comparison (--compare) -----------------------------------------------------
+
+CLUSTER_COMPARED: dict[str, str] = {
+    "consistent": "consistent",
+    "citation_agreement": "citation agreement",
+    "fact_agreement": "fact agreement",
+    "fact_recall": "fact recall",
+    "semantic_agreement": "semantic agreement",
+    "faithfulness": "faithfulness",
+    "team_accuracy": "team accuracy",
+    "intent_accuracy": "intent accuracy",
+    "stability": "stability",
+}
+# Smallest change reported (semantic agreement moves a little with every reworded answer).
+_CLUSTER_TOLERANCE = {"semantic_agreement": 0.005}
+
+
+def _score(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(value)  # bools ("consistent") count as 1 / 0
+
+
+def compare_clusters(
+    current: Sequence[Mapping[str, Any]], previous: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """What got better or worse per cluster since an earlier run (clusters by id, as in the
+    result JSON): `changed` (worse first, then mixed, changed, better), each with its metric
+    changes and, when they moved, the modal article and the facts every draft states;
+    `added` / `removed` cluster ids; `unchanged`, the number of clusters with no change.
+
+    A cluster's trend is "better" or "worse" when all its moved metrics agree, "mixed" when
+    they do not, and "changed" when only its modal article or common facts moved."""
+    before = {c["id"]: c for c in previous}
+    now = {c["id"]: c for c in current}
+    changed: list[dict[str, Any]] = []
+    unchanged = 0
+    for cid, cluster in now.items():
+        old = before.get(cid)
+        if old is None:
+            continue
+        s, p = cluster.get("scores") or {}, old.get("scores") or {}
+        changes: dict[str, dict[str, Any]] = {}
+        for key in CLUSTER_COMPARED:
+            a, b = _score(s.get(key)), _score(p.get(key))
+            if a is None and b is None:
+                continue
+            delta = None if a is None or b is None else a - b
+            if delta is not None and abs(delta) <= _CLUSTER_TOLERANCE.get(key, 1e-9):
+                continue
+            trend = "n/a" if delta is None else ("better" if delta > 0 else "worse")
+            changes[key] = {"previous": b, "current": a, "delta": delta, "trend": trend}
+        entry: dict[str, Any] = {"id": cid, "changes": changes}
+        for key in ("modal_article", "facts_common"):
+            if s.get(key) != p.get(key):
+                entry[key] = {"previous": p.get(key), "current": s.get(key)}
+        if not changes and len(entry) == 2:
+            unchanged += 1
+            continue
+        trends = {c["trend"] for c in changes.values()} - {"n/a"}
+        entry["trend"] = trends.pop() if len(trends) == 1 else ("mixed" if trends else "changed")
+        changed.append(entry)
+    order = {"worse": 0, "mixed": 1, "changed": 2, "better": 3}
+    changed.sort(key=lambda e: (order[e["trend"]], e["id"]))
+    return {
+        "changed": changed,
+        "better": [e["id"] for e in changed if e["trend"] == "better"],
+        "worse": [e["id"] for e in changed if e["trend"] == "worse"],
+        "added": sorted(set(now) - set(before)),
+        "removed": sorted(set(before) - set(now)),
+        "unchanged": unchanged,
+    }

@@ -49,11 +49,14 @@ from evals.metrics import (
     ClusterExpectation,
     VariantOutcome,
     answer_text,
+    apply_repeat_agreement,
     check_bars,
     cluster_scores,
     fact_values,
     mentions_channel,
     offer_mentioned,
+    per_intent_scores,
+    public_personal_data,
     summarize,
 )
 from evals.suite import Cluster, LoadedSuite, Persona, Variant
@@ -415,7 +418,6 @@ def outcome_of(
 ) -> VariantOutcome:
     """One variant's metrics inputs from what the pipeline stored."""
     from core.drafting.facts import unsupported_facts
-    from core.drafting.pii import personal_data
     from core.drafting.style import canonical_channel
 
     s = sandbox.settings
@@ -446,10 +448,10 @@ def outcome_of(
         personalized = any(mentions_channel(draft, c) for c in prior_channels)
     public_pii: list[str] = []
     if p.variant.public:
-        public_pii = personal_data(draft, region=s.default_phone_region)
-        name_words = [w for w in (p.persona.sender.name or "").split() if len(w) > 1]
-        if any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", draft) for w in name_words):
-            public_pii.append("name")
+        published = [*row["cited_texts"], s.company_name, s.agent_signature]
+        public_pii = public_personal_data(
+            draft, p.persona.sender.name, published, s.default_phone_region
+        )
     declined = p.persona.declined_offers
     reoffered = [k for k in declined if offer_mentioned(draft, k, offers.get(k, ()))]
     return VariantOutcome(
@@ -727,6 +729,10 @@ def score(
         ]
         row = rows[(p.cluster.id, p.variant.id, 0)]
         outcomes[p.cluster.id].append(outcome_of(sandbox, p, row, repeats, offers))
+    if repeat > 1:  # facts and meaning over the repeats of each variant
+        apply_repeat_agreement(
+            (o for outs in outcomes.values() for o in outs), sandbox.embedder.embed
+        )
 
     # Answer parts of every answer cluster, embedded in one batched call.
     answer_clusters = [c for c in suite.clusters if expectations[c.id].answers]
@@ -754,15 +760,7 @@ def score(
                 "variants": [asdict(o) for o in outcomes[c.id]],
             }
         )
-    per_intent: dict[str, Any] = {}
-    intents = sorted({exp.expected_intent or "(none)" for exp, _, _ in triples})
-    for intent in intents:
-        subset = [t for t in triples if (t[0].expected_intent or "(none)") == intent]
-        per_intent[intent] = {
-            "clusters": len(subset),
-            "variants": sum(len(t[1]) for t in subset),
-            **summarize(subset),
-        }
+    per_intent = per_intent_scores(triples)
     pairs = [(exp, o) for exp, outs, _ in triples for o in outs]
     intent_result, team_result = routing_results(pairs)
     return {
@@ -796,9 +794,10 @@ def run_suites(
     """Run several suites; the JSON document of `evals run --json` (and of the API).
 
     `previous` is an earlier document: each suite of the same name gets `compare`, the
-    per-metric deltas. `passed` is False when a --fail-under bar was missed in any suite.
+    per-metric deltas and what got better or worse per cluster. `passed` is False when a
+    --fail-under bar was missed in any suite.
     """
-    from evals.metrics import compare
+    from evals.metrics import compare, compare_clusters
 
     options = options or RunOptions()
     results = []
@@ -819,6 +818,7 @@ def run_suites(
                 "same_suite": before["suite"]["hash"] == loaded.hash,
                 "previous_run": before.get("run", {}),
                 "metrics": compare(result["summary"], before["summary"]),
+                "clusters": compare_clusters(result["clusters"], before.get("clusters") or []),
             }
         results.append(result)
     missed = missed_bars(results)

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from core.config import Settings
 from evals.metrics import (
     ClusterExpectation,
     VariantOutcome,
     answer_text,
+    apply_repeat_agreement,
     check_bars,
     cluster_scores,
     compare,
+    compare_clusters,
     expected_present,
     fact_values,
+    mentions_channel,
+    offer_mentioned,
     pairwise,
     parse_bars,
+    per_intent_scores,
+    public_personal_data,
+    repeat_agreement,
     summarize,
 )
+from evals.runner import Posted, outcome_of
+from evals.suite import Cluster, Persona, Variant
 
 RETURNS = ClusterExpectation(
     id="return-window",
@@ -205,3 +217,387 @@ def test_bars_and_comparison() -> None:
     assert delta["fact_agreement"]["trend"] == "better"
     assert delta["needs_human_rate"]["trend"] == "worse"
     assert delta["fact_agreement"]["delta"] == pytest.approx(0.1)
+
+
+# --- detectors and per-variant checks on constructed pipeline output ------------------------
+
+OFFERS = {
+    "extended_warranty": ("extended warranty", "Northwind Protect"),
+    "premium_support_upgrade": ("Premium Support",),
+}
+RETURNS_TEXT = "You can return most items within 30 days of delivery for a full refund."
+
+
+def sandbox() -> Any:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        company_name="Northwind",
+        agent_signature="The support team",
+        acknowledge_window_hours=72,
+        default_phone_region="GB",
+    )
+    return SimpleNamespace(settings=settings)
+
+
+def persona(**kw: Any) -> Persona:
+    values: dict[str, Any] = {"sender": {"email": "alex@example.com", "name": "Alex Doe"}}
+    values.update(kw)
+    return Persona.model_validate(values)
+
+
+def pipeline_outcome(
+    draft: str,
+    *,
+    who: Persona | None = None,
+    channel: str = "email",
+    public: bool = False,
+    cited: tuple[str, ...] = (RETURNS_TEXT,),
+    question: str = "How long do I have to return my jacket?",
+) -> VariantOutcome:
+    """outcome_of (the runner's per-variant checks) on a draft the pipeline 'stored'."""
+    variant = Variant(id="v", channel=channel, customer="c", text=question, public=public)
+    cluster = Cluster(id="return-window", variants=[variant])
+    posted = Posted(cluster, variant, who or persona(), 0, "m1", [])
+    row = {
+        "status": "processed",
+        "error": None,
+        "reference": "TL-1234",
+        "team": "returns_refunds",
+        "intent": "return_request",
+        "intent_confidence": 0.9,
+        "team_confidence": 0.9,
+        "abstained": False,
+        "draft": draft,
+        "drafter": "composer",
+        "flags": [],
+        "needs_human": False,
+        "fallback_reason": None,
+        "cited_chunks": ["c1"],
+        "cited_documents": ["returns-window"],
+        "cited_texts": list(cited),
+        "retrieved": ["returns-window"],
+        "retrieved_chunks": [],
+    }
+    return outcome_of(sandbox(), posted, row, [draft], OFFERS)
+
+
+def test_faithfulness_fails_on_a_fact_neither_source_nor_customer_states() -> None:
+    invented = pipeline_outcome("Hello Alex,\n\nYou can return it within 45 days for €5.00.")
+    assert sorted(invented.unsupported) == ["45 days", "€5.00"]
+    faithful = pipeline_outcome("Hello Alex,\n\nYou can return it within 30 days.")
+    assert faithful.unsupported == []
+    # A fact from the customer's own data (their message, their attributes) is supported.
+    own = pipeline_outcome(
+        "Hello Alex,\n\nYour order of €89.00 can be returned within 30 days.",
+        who=persona(attributes={"last_order_total": "€89.00"}),
+    )
+    assert own.unsupported == []
+    quoted = pipeline_outcome(
+        "Hello Alex,\n\nThe €89.00 jacket can be returned within 30 days.",
+        question="Can I return the €89.00 jacket?",
+    )
+    assert quoted.unsupported == []
+    scores = cluster_scores(RETURNS, [invented, faithful, own, quoted], [[1.0]] * 4)
+    assert scores["faithfulness"] == 0.75
+
+
+@pytest.mark.parametrize(
+    ("text", "channel", "named"),
+    [
+        ("I can see you messaged us on Facebook yesterday.", "facebook", True),
+        ("Thanks for your Instagram message earlier.", "instagram", True),
+        ("Following up on your call this morning.", "phone", True),
+        ("You called us yesterday about this.", "phone", True),
+        ("As you wrote in your e-mail, the parcel is late.", "email", True),
+        ("Thanks for chatting with us on live chat.", "chat", True),
+        ("You texted us yesterday about the refund.", "sms", True),
+        ("Thanks for your SMS.", "sms", True),
+        ("You wrote to us on X yesterday.", "twitter", True),
+        ("You wrote to us on WhatsApp.", "whatsapp", True),
+        ("You sent us our web form yesterday.", "web_form", True),
+        ("You can return items within 30 days.", "facebook", False),
+        ("You can return items within 30 days.", "phone", False),
+        ("Order 2 x cables and a tent.", "twitter", False),  # a lowercase x is no X
+        ("Your Xbox order shipped.", "twitter", False),
+        ("Sent from the smartphone app.", "phone", False),
+        ("You can return items within 30 days.", "sms", False),
+    ],
+)
+def test_mentions_channel(text: str, channel: str, named: bool) -> None:
+    assert mentions_channel(text, channel) is named
+
+
+@pytest.mark.parametrize(
+    ("text", "reoffers"),
+    [
+        ("You can add Northwind Protect for two more years.", True),
+        ("Have you considered our extended warranty?", True),
+        ("We also sell Extended Warranties for tents.", True),
+        ("An extended-warranty plan is available.", True),
+        ("The standard warranty lasts 2 years.", False),
+        ("Your warranty covers manufacturing defects.", False),
+        ("We extended the deadline for your return.", False),
+    ],
+)
+def test_offer_mentioned(text: str, reoffers: bool) -> None:
+    phrases = OFFERS["extended_warranty"]
+    assert offer_mentioned(text, "extended_warranty", phrases) is reoffers
+
+
+def test_public_reply_personal_data_and_name() -> None:
+    leaks = public_personal_data(
+        "Hi Alex, we emailed alex@example.com and will call +44 20 7946 0958.",
+        "Alex Doe",
+        [],
+        "GB",
+    )
+    assert leaks == ["email", "phone", "name"]
+    clean = "Thanks for reaching out! Please send us a direct message with your order number."
+    assert public_personal_data(clean, "Alex Doe", [], "GB") == []
+    # The company's own published contact (in the cited article) is no personal data.
+    published = "Write to returns@northwind.example with your order number."
+    reply = "You can write to returns@northwind.example."
+    assert public_personal_data(reply, "Alex Doe", [published], "GB") == []
+    # Through the runner: a public reply is checked, a private one is not.
+    public = pipeline_outcome(
+        "Hi Alex! You can return it within 30 days.", channel="facebook", public=True
+    )
+    assert public.public_pii == ["name"]
+    public_ok = pipeline_outcome(
+        "Thanks for reaching out! You can return it within 30 days.",
+        channel="facebook",
+        public=True,
+    )
+    assert public_ok.public_pii == []
+    private = pipeline_outcome("Hi Alex, returns within 30 days.", channel="facebook")
+    assert private.public_pii == []
+    scores = cluster_scores(RETURNS, [public, public_ok, private], [[1.0]] * 3)
+    assert scores["public_privacy"] == 0.5  # over the two public replies only
+
+
+def test_personalization_needs_a_recent_prior_on_another_channel() -> None:
+    returning = persona(
+        prior=[{"channel": "facebook", "text": "I want to return my jacket", "hours_ago": 20}]
+    )
+    named = pipeline_outcome(
+        "Hello Alex,\n\nI can see you messaged us on Facebook yesterday. Returns within 30 days.",
+        who=returning,
+    )
+    assert named.prior_channels == ["facebook"] and named.personalized is True
+    unnamed = pipeline_outcome("Hello Alex,\n\nReturns within 30 days.", who=returning)
+    assert unnamed.personalized is False
+    same_channel = pipeline_outcome(
+        "Thanks! Returns within 30 days.", who=returning, channel="facebook"
+    )
+    assert same_channel.prior_channels == [] and same_channel.personalized is None
+    old = persona(prior=[{"channel": "phone", "text": "I called", "hours_ago": 24 * 30}])
+    assert pipeline_outcome("Returns within 30 days.", who=old).personalized is None
+    new = pipeline_outcome("Returns within 30 days.")
+    assert new.personalized is None
+    scores = cluster_scores(RETURNS, [named, unnamed, same_channel, new], [[1.0]] * 4)
+    assert scores["personalization"] == 0.5
+
+
+def test_declined_offer_is_not_offered_again() -> None:
+    declined = persona(attributes={"declined_offers": ["extended_warranty"]})
+    again = pipeline_outcome(
+        "Hello Alex,\n\nReturns within 30 days. Protect it with Northwind Protect!", who=declined
+    )
+    assert again.declined == ["extended_warranty"] and again.reoffered == ["extended_warranty"]
+    not_again = pipeline_outcome("Hello Alex,\n\nReturns within 30 days.", who=declined)
+    assert not_again.reoffered == []
+    never_declined = pipeline_outcome("Returns within 30 days. Add Northwind Protect!")
+    assert never_declined.declined == [] and never_declined.reoffered == []
+    scores = cluster_scores(RETURNS, [again, not_again, never_declined], [[1.0]] * 3)
+    assert scores["declined_offers"] == 0.5  # over the two personas who declined
+
+
+# --- per intent -----------------------------------------------------------------------------
+
+
+def test_per_intent_aggregation() -> None:
+    shipping = ClusterExpectation(
+        id="delivery-time",
+        expected_articles=["delivery-times"],
+        expected_team="orders_shipping",
+        expected_intent="delivery_time",
+        expected_facts=["2 business days"],
+    )
+    ship = [
+        outcome(
+            v,
+            "Delivery takes 2 business days.",
+            ["delivery-times"],
+            team="orders_shipping",
+            intent=intent,
+            retrieved_documents=["delivery-times"],
+        )
+        for v, intent in (("a", "delivery_time"), ("b", "delivery_time"), ("c", "lost_parcel"))
+    ]
+    good = [outcome(v, "Within 30 days.", ["returns-window"]) for v in ("a", "b")]
+    bad = [
+        outcome("c", "Within 30 days.", ["returns-window"]),
+        outcome("d", "Within 14 days.", ["returns-faq"], team="orders_shipping"),
+    ]
+    routing = ClusterExpectation(id="hello", expected_team="triage")
+    hello = [outcome("e", "x", [], team="triage")]
+    triples = [
+        (RETURNS, good, cluster_scores(RETURNS, good, [[1.0], [1.0]])),
+        (RETURNS, bad, cluster_scores(RETURNS, bad, [[1.0, 0.0], [0.0, 1.0]])),
+        (shipping, ship, cluster_scores(shipping, ship, [[1.0]] * 3)),
+        (routing, hello, cluster_scores(routing, hello)),
+    ]
+    per_intent = per_intent_scores(triples)
+    assert list(per_intent) == ["(none)", "delivery_time", "return_request"]
+    returns = per_intent["return_request"]
+    assert returns["clusters"] == 2 and returns["variants"] == 4
+    assert returns["team_accuracy"] == 0.75  # pooled over the 4 variants
+    assert returns["fact_agreement"] == 0.5  # mean over the 2 clusters
+    assert returns["consistent_clusters"] == 0.5
+    assert returns["semantic_agreement_min"] == pytest.approx(0.0)
+    delivery = per_intent["delivery_time"]
+    assert delivery["clusters"] == 1 and delivery["variants"] == 3
+    assert delivery["intent_accuracy"] == pytest.approx(2 / 3)
+    assert delivery["team_accuracy"] == 1.0 and delivery["fact_agreement"] == 1.0
+    none = per_intent["(none)"]
+    assert none["team_accuracy"] == 1.0 and none["fact_agreement"] is None
+    # Each intent's numbers are the summary of its clusters alone.
+    alone = {k: v for k, v in returns.items() if k not in ("clusters", "variants")}
+    assert alone == summarize(triples[:2])
+
+
+# --- stability over --repeat ----------------------------------------------------------------
+
+
+def test_identical_repeats_agree_fully_without_embedding() -> None:
+    draft = "Hello Alex,\n\nYou can return items within 30 days.\n\nKind regards,\nThe team"
+    calls: list[list[str]] = []
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        calls.append(texts)
+        return [[1.0, 0.0] for _ in texts]
+
+    composer = outcome("a", "You can return items within 30 days.", ["returns-window"])
+    composer.repeats = [draft, draft, draft]
+    single = outcome("b", "Within 30 days.", ["returns-window"])
+    single.repeats = [draft]
+    apply_repeat_agreement([composer, single], embed)
+    assert calls == []  # nothing to embed: the composer's drafts are identical
+    assert composer.repeat_facts_agree is True and composer.repeat_semantic == 1.0
+    assert single.repeat_facts_agree is None and single.repeat_semantic is None
+    assert repeat_agreement(["x"]) == (None, None)
+
+
+def test_llm_repeats_report_fact_and_semantic_agreement() -> None:
+    reworded = [
+        "Hi Alex,\n\nYou can return items within 30 days.\n\nKind regards,\nThe team",
+        "Hi Alex,\n\nReturns are accepted for thirty days.\n\nKind regards,\nThe team",
+    ]
+    changed = [
+        "Hi Sam,\n\nYou can return items within 30 days.\n\nKind regards,\nThe team",
+        "Hi Sam,\n\nYou can return items within 14 days.\n\nKind regards,\nThe team",
+    ]
+    vectors = {
+        "You can return items within 30 days.": [1.0, 0.0],
+        "Returns are accepted for thirty days.": [0.8, 0.6],
+        "You can return items within 14 days.": [0.6, 0.8],
+    }
+    seen: list[str] = []
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        seen.extend(texts)
+        return [vectors[t] for t in texts]
+
+    a = outcome("a", "You can return items within 30 days.", ["returns-window"])
+    a.repeats = reworded
+    b = outcome("b", "You can return items within 30 days.", ["returns-window"])
+    b.repeats = changed
+    apply_repeat_agreement([a, b], embed)
+    assert sorted(seen) == sorted(vectors)  # each distinct answer embedded once, one call
+    assert a.repeat_facts_agree is True  # "thirty days" is "30 days"
+    assert a.repeat_semantic == pytest.approx(0.8)
+    assert b.repeat_facts_agree is False
+    assert b.repeat_semantic == pytest.approx(0.6)
+
+    scores = cluster_scores(RETURNS, [a, b], [[1.0], [1.0]])
+    assert scores["stability_fact_agreement"] == 0.5
+    assert scores["stability_semantic_agreement"] == pytest.approx(0.7)
+    c = outcome("c", "Within 30 days.", ["returns-window"], repeat_facts_agree=True)
+    c.repeat_semantic = 1.0
+    other = cluster_scores(RETURNS, [c], [[1.0]])
+    summary = summarize([(RETURNS, [a, b], scores), (RETURNS, [c], other)])
+    assert summary["stability_fact_agreement"] == pytest.approx(2 / 3)  # pooled variants
+    assert summary["stability_semantic_agreement"] == pytest.approx((0.8 + 0.6 + 1.0) / 3)
+    # Without --repeat the stability metrics are not measured.
+    once = [outcome("d", "Within 30 days.", ["returns-window"])]
+    plain = cluster_scores(RETURNS, once, [[1.0]])
+    assert plain["stability_fact_agreement"] is None
+    assert summarize([(RETURNS, once, plain)])["stability_semantic_agreement"] is None
+
+
+# --- per-cluster comparison -----------------------------------------------------------------
+
+
+def cluster_doc(cid: str, **scores: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "consistent": True,
+        "citation_agreement": 1.0,
+        "fact_agreement": 1.0,
+        "fact_recall": 1.0,
+        "semantic_agreement": 0.9,
+        "faithfulness": 1.0,
+        "team_accuracy": 1.0,
+        "intent_accuracy": 1.0,
+        "stability": None,
+        "modal_article": "returns-window",
+        "facts_common": ["30 days"],
+    }
+    base.update(scores)
+    return {"id": cid, "scores": base}
+
+
+def test_compare_clusters_lists_what_got_better_or_worse() -> None:
+    previous = [
+        cluster_doc("same"),
+        cluster_doc("broke"),
+        cluster_doc(
+            "fixed", consistent=False, citation_agreement=0.5, fact_agreement=0.0, fact_recall=0.5
+        ),
+        cluster_doc("mixed", team_accuracy=0.5),
+        cluster_doc("moved"),
+        cluster_doc("noise"),
+        cluster_doc("gone"),
+    ]
+    current = [
+        cluster_doc("same"),
+        cluster_doc(
+            "broke", consistent=False, fact_agreement=0.0, facts_common=[], fact_recall=0.75
+        ),
+        cluster_doc("fixed"),
+        cluster_doc("mixed", team_accuracy=1.0, citation_agreement=0.75, consistent=False),
+        cluster_doc("moved", modal_article="returns-faq"),
+        cluster_doc("noise", semantic_agreement=0.902),  # below the reporting threshold
+        cluster_doc("fresh"),
+    ]
+    out = compare_clusters(current, previous)
+    assert out["added"] == ["fresh"] and out["removed"] == ["gone"]
+    assert out["worse"] == ["broke"] and out["better"] == ["fixed"]
+    assert out["unchanged"] == 2  # same, noise
+    trends = {e["id"]: e["trend"] for e in out["changed"]}
+    assert trends == {"broke": "worse", "mixed": "mixed", "moved": "changed", "fixed": "better"}
+    assert [e["id"] for e in out["changed"]] == ["broke", "mixed", "moved", "fixed"]
+    broke = out["changed"][0]
+    assert set(broke["changes"]) == {"consistent", "fact_agreement", "fact_recall"}
+    assert broke["changes"]["consistent"] == {
+        "previous": 1.0,
+        "current": 0.0,
+        "delta": -1.0,
+        "trend": "worse",
+    }
+    assert broke["facts_common"] == {"previous": ["30 days"], "current": []}
+    fixed = next(e for e in out["changed"] if e["id"] == "fixed")
+    assert fixed["changes"]["citation_agreement"]["delta"] == pytest.approx(0.5)
+    moved = next(e for e in out["changed"] if e["id"] == "moved")
+    assert moved["changes"] == {}
+    assert moved["modal_article"] == {"previous": "returns-window", "current": "returns-faq"}
+    assert compare_clusters(current, current)["changed"] == []
