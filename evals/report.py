@@ -39,7 +39,8 @@ details { margin: 0.4em 0; } summary { cursor: pointer; }
 .row { display: flex; gap: 2em; flex-wrap: wrap; align-items: flex-start; }
 img { max-width: 100%; height: auto; }
 code { background: #f3f3f3; padding: 0 0.2em; }
-table.clusters { font-size: 0.78em; } table.clusters td, table.clusters th { padding: 0.15em 0.35em; }
+table.clusters { font-size: 0.78em; }
+table.clusters td, table.clusters th { padding: 0.15em 0.35em; }
 table.clusters td.l { white-space: nowrap; }
 """
 
@@ -187,21 +188,28 @@ _CLUSTER_COLUMNS = (
     ("declined_offers", "declined"),
     ("stability", "stable"),
 )
+_REPEAT_COLUMNS = (
+    ("stability_fact_agreement", "stable facts"),
+    ("stability_semantic_agreement", "stable meaning"),
+)
 _SEMANTIC_GOOD = 0.8
 
 
 def _cluster_table(result: Mapping[str, Any], suite_key: str) -> list[str]:
+    columns: tuple[tuple[str, str], ...] = _CLUSTER_COLUMNS
+    if any(c["scores"].get("stability_fact_agreement") is not None for c in result["clusters"]):
+        columns = (*columns, *_REPEAT_COLUMNS)  # only with --repeat
     rows = [
         "<table class='clusters'><tr><th class='l'>cluster</th><th>variants</th>",
-        *(f"<th>{esc(label)}</th>" for _, label in _CLUSTER_COLUMNS),
+        *(f"<th>{esc(label)}</th>" for _, label in columns),
         "<th>consistent</th></tr>",
     ]
     for cluster in result["clusters"]:
         s = cluster["scores"]
         anchor = f"{suite_key}-{cluster['id']}"
         cells = []
-        for key, _ in _CLUSTER_COLUMNS:
-            good = _SEMANTIC_GOOD if key.startswith("semantic") else 0.999
+        for key, _ in columns:
+            good = _SEMANTIC_GOOD if "semantic" in key else 0.999
             cells.append(_cell(s.get(key), good))
         consistent = s.get("consistent")
         rows.append(
@@ -270,6 +278,8 @@ def _variant_card(
         problems.append("re-offers declined: " + ", ".join(v["reoffered"]))
     if v.get("stable") is False:
         problems.append("drafts differ between repeats")
+    if v.get("repeat_facts_agree") is False:
+        problems.append("the repeats state different facts")
     if v.get("needs_human"):
         problems.append("needs_human")
     if v.get("fallback_reason"):
@@ -344,12 +354,67 @@ def _per_intent(result: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+def _trend_cell(trend: str) -> str:
+    return f"<td class='l {esc(trend)}'>{esc(trend)}</td>"
+
+
+def _cluster_changes(changes: Mapping[str, Any] | None, suite_key: str) -> list[str]:
+    """--compare: the clusters that got better or worse (evals.metrics.compare_clusters)."""
+    if not changes:
+        return []
+    from evals.metrics import CLUSTER_COMPARED
+
+    changed = changes.get("changed") or []
+    parts = [
+        "<h3>Clusters since the previous run</h3>",
+        f"<p class='meta'>{len(changes.get('better') or [])} better, "
+        f"{len(changes.get('worse') or [])} worse, {len(changed)} changed in all, "
+        f"{changes.get('unchanged', 0)} unchanged; "
+        f"new: {esc(', '.join(changes.get('added') or []) or 'none')}; "
+        f"removed: {esc(', '.join(changes.get('removed') or []) or 'none')}.</p>",
+    ]
+    if not changed:
+        return parts
+    parts.append(
+        "<table class='changes'><tr><th class='l'>cluster</th><th class='l'>trend</th>"
+        "<th class='l'>what changed (previous → now)</th></tr>"
+    )
+    for entry in changed:
+        items = []
+        for key, c in (entry.get("changes") or {}).items():
+            sign = "" if c.get("delta") is None else f" ({c['delta']:+.3f})"
+            items.append(
+                f"<span class='{esc(c.get('trend', ''))}'>{esc(CLUSTER_COMPARED.get(key, key))} "
+                f"{esc(fmt(c.get('previous')))} → {esc(fmt(c.get('current')))}{esc(sign)}</span>"
+            )
+        if "modal_article" in entry:
+            m = entry["modal_article"]
+            items.append(
+                f"modal article {esc(str(m.get('previous') or '–'))} → "
+                f"{esc(str(m.get('current') or '–'))}"
+            )
+        if "facts_common" in entry:
+            f = entry["facts_common"]
+            items.append(
+                f"facts every draft states {esc(', '.join(f.get('previous') or []) or '–')} → "
+                f"{esc(', '.join(f.get('current') or []) or '–')}"
+            )
+        anchor = f"{suite_key}-{entry['id']}"
+        parts.append(
+            f"<tr><td class='l'><a href='#{esc(anchor)}'>{esc(entry['id'])}</a></td>"
+            f"{_trend_cell(entry['trend'])}<td class='l'>{'<br>'.join(items)}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
 def render_report(
     results: Sequence[Mapping[str, Any]],
     comparisons: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """One HTML page for one or more suite results; `comparisons` maps a suite name to
-    `evals.metrics.compare` output (the --compare deltas)."""
+    `evals.metrics.compare` output (the --compare deltas; by default each result's own
+    `compare.metrics`). A result's `compare.clusters` adds what changed per cluster."""
     names = ", ".join(r["suite"]["name"] for r in results)
     title = f"Answer consistency: {names}"
     parts = [
@@ -364,7 +429,8 @@ def render_report(
         suite = result["suite"]
         run = result.get("run", {})
         key = f"s{n}"
-        comparison = (comparisons or {}).get(suite["name"])
+        compared = result.get("compare") or {}
+        comparison = (comparisons or {}).get(suite["name"]) or compared.get("metrics")
         parts += [
             f"<h2>Suite {esc(suite['name'])}</h2>",
             f"<p>{esc(suite.get('description') or '')}</p>",
@@ -380,6 +446,7 @@ def render_report(
             f"{esc(str(run.get('duration_s')))} s.</p>",
             "<h3>Summary</h3>",
             *_summary(result, comparison),
+            *_cluster_changes(compared.get("clusters"), key),
             "<h3>Clusters</h3>",
             *_cluster_table(result, key),
             "<h3>Drafts side by side</h3>",
