@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import JsonBody, UowDep, require
 from core.auth.service import Role
 from core.errors import InvalidInput, NotFound
 from core.evaluation.schemas import EvalRunIn, EvalRunOut, EvalRunPage
-from core.evaluation.service import create_run, get_run, list_runs, run_out
+from core.evaluation.service import create_run, get_run, list_runs, run_out, run_result
 from core.tasks import TaskName
 
 router = APIRouter(prefix="/v1/evals", tags=["evals"])
@@ -76,3 +76,16 @@ def run_report(run_id: str, uow: UowDep) -> HTMLResponse:
     if not run.report_html:
         raise NotFound(f"eval run {run_id} has no report yet (status {run.status})", field="run_id")
     return HTMLResponse(run.report_html)
+
+
+@router.get(
+    "/runs/{run_id}/result",
+    response_class=JSONResponse,
+    dependencies=[Manager],
+    responses={404: {"description": "No such run"}, 409: {"description": "Not finished"}},
+)
+def run_result_json(run_id: str, uow: UowDep) -> JSONResponse:
+    """Every number of a finished run: the document `threadline evals run --json` writes
+    (per suite: summary, per intent, per cluster with every variant's draft, routing, run
+    metadata, bars, compare). 409 while the run is queued or running, or when it failed."""
+    return JSONResponse(run_result(uow.session, run_id))

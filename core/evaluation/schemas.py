@@ -42,6 +42,7 @@ class EvalRunOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     report_url: str | None
+    result_url: str | None = None  # the full JSON once done
 
 
 class EvalRunPage(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.evaluation.models import EvalRun
 from core.evaluation.schemas import EvalRunOut
 
@@ -43,6 +43,7 @@ def run_out(run: EvalRun) -> EvalRunOut:
         started_at=run.started_at,
         finished_at=run.finished_at,
         report_url=f"/v1/evals/runs/{run.id}/report" if run.report_html else None,
+        result_url=f"/v1/evals/runs/{run.id}/result" if run.status == "done" else None,
     )
 
 
@@ -80,6 +81,27 @@ def get_run(session: Session, run_id: str) -> EvalRun:
     if run is None:
         raise NotFound(f"eval run {run_id} does not exist", field="run_id")
     return run
+
+
+def run_result(session: Session, run_id: str) -> dict[str, Any]:
+    """The full result document of a finished run (what `evals run --json` writes): NotFound
+    for an unknown run, Conflict (code `run_not_finished` / `run_failed`) while it is queued or
+    running, or when it failed and so has none."""
+    run = get_run(session, run_id)
+    if run.status in ("queued", "running"):
+        raise Conflict(
+            f"eval run {run_id} is {run.status}: its result is ready when the status is done "
+            f"(poll GET /v1/evals/runs/{run_id})",
+            field="run_id",
+            code="run_not_finished",
+        )
+    if run.status == "failed" or not run.result:
+        raise Conflict(
+            f"eval run {run_id} failed and has no result: {run.error or 'no reason recorded'}",
+            field="run_id",
+            code="run_failed",
+        )
+    return dict(run.result)
 
 
 def list_runs(session: Session, limit: int = 50, offset: int = 0) -> tuple[list[EvalRun], int]:

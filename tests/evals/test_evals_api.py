@@ -1,6 +1,7 @@
-"""`POST /v1/evals/runs`, `GET /v1/evals/runs/{id}` and `.../report` on SQLite and PostgreSQL:
-bad input is refused with a clear 4xx, and a run goes through the in-process worker queue, the
-real pipeline and back (eval_runs table from migration 0005 on both databases)."""
+"""`POST /v1/evals/runs`, `GET /v1/evals/runs/{id}`, `.../report` and `.../result` on SQLite
+and PostgreSQL: bad input is refused with a clear 4xx, and a run goes through the in-process
+worker queue, the real pipeline and back (eval_runs table from migration 0005 on both
+databases)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_unknown_bar_and_bad_repeat_are_refused(api: Api) -> None:
 
 
 def test_unknown_run_is_404(api: Api) -> None:
-    for path in (f"{RUNS}/nope", f"{RUNS}/nope/report"):
+    for path in (f"{RUNS}/nope", f"{RUNS}/nope/report", f"{RUNS}/nope/result"):
         resp = api.get(path, role="knowledge_manager")
         assert resp.status_code == 404, resp.text
         assert error(resp)["code"] == "not_found"
@@ -125,6 +126,18 @@ def test_a_run_goes_through_the_worker_and_back(api: Api, tiny_suite_text: str) 
     listed = api.get(RUNS, role="knowledge_manager").json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == run_id
 
+    # The full JSON (what `evals run --json` writes), every cluster and variant included.
+    full = api.get(run["result_url"], role="knowledge_manager")
+    assert full.status_code == 200, full.text
+    doc = full.json()
+    assert doc["passed"] is False and doc["missed"] == run["missed"]
+    result = doc["suites"][0]
+    assert result["suite"]["hash"] == queued["suite_hash"]
+    assert result["summary"] == suite["summary"]
+    assert {c["id"] for c in result["clusters"]} == {"return-window", "mixed-up"}
+    assert all(len(c["variants"]) == 2 for c in result["clusters"])
+    assert set(result["per_intent"]) == {"return_request", "(none)"}
+
 
 def test_a_run_the_worker_cannot_finish_is_failed_with_the_reason(
     api: Api, tiny_suite_text: str, tmp_path: Any
@@ -137,3 +150,73 @@ def test_a_run_the_worker_cannot_finish_is_failed_with_the_reason(
     assert run["status"] == "failed" and run["passed"] is None
     assert "gone-" in run["error"]
     assert api.get(f"{RUNS}/{run['id']}/report", role="knowledge_manager").status_code == 404
+
+
+def test_result_is_404_for_unknown_409_until_done_then_the_json(api: Api, container: Any) -> None:
+    """GET .../result: the stored document of `evals run --json`, only once the run is done."""
+    from core.evaluation.service import claim_run, create_run, finish_run
+
+    now = container.clock.now()
+    with container.session() as session:
+        run = create_run(
+            session,
+            suite_name="tiny",
+            suite_hash="0" * 64,
+            suite_source="inline",
+            suite_yaml="name: tiny",
+            options={"repeat": 1, "fail_under": {}},
+            now=now,
+        )
+        failed = create_run(
+            session,
+            suite_name="tiny",
+            suite_hash="0" * 64,
+            suite_source="inline",
+            suite_yaml="name: tiny",
+            options={},
+            now=now,
+        )
+        session.commit()
+        run_id, failed_id = run.id, failed.id
+
+    missing = api.get(f"{RUNS}/nope/result", role="knowledge_manager")
+    assert missing.status_code == 404 and error(missing)["code"] == "not_found"
+    assert api.get(f"{RUNS}/{run_id}/result", role="agent").status_code == 403
+    assert api.client.get(f"{RUNS}/{run_id}/result").status_code == 401
+
+    queued = api.get(f"{RUNS}/{run_id}/result", role="knowledge_manager")
+    assert queued.status_code == 409, queued.text
+    assert error(queued)["code"] == "run_not_finished"
+    assert (
+        "is queued" in error(queued)["message"]
+        and "when the status is done" in (error(queued)["message"])
+    )
+
+    with container.session() as session:
+        assert claim_run(session, run_id, now) is not None
+        assert claim_run(session, failed_id, now) is not None
+        session.commit()
+    running = api.get(f"{RUNS}/{run_id}/result", role="knowledge_manager")
+    assert running.status_code == 409 and "is running" in error(running)["message"]
+    assert api.get(f"{RUNS}/{run_id}", role="knowledge_manager").json()["result_url"] is None
+
+    doc = {
+        "version": 1,
+        "generated_at": now.isoformat(),
+        "suites": [{"suite": {"name": "tiny"}, "summary": {"fact_agreement": 0.5}}],
+        "passed": True,
+        "missed": [],
+    }
+    with container.session() as session:
+        assert finish_run(session, run_id, 1, now, summary={"passed": True}, result=doc)
+        assert finish_run(session, failed_id, 1, now, error="EvalRunError: the KB is gone")
+        session.commit()
+    status = api.get(f"{RUNS}/{run_id}", role="knowledge_manager").json()
+    assert status["status"] == "done" and status["result_url"] == f"{RUNS}/{run_id}/result"
+    done = api.get(status["result_url"], role="knowledge_manager")
+    assert done.status_code == 200 and done.headers["content-type"] == "application/json"
+    assert done.json() == doc
+
+    gone = api.get(f"{RUNS}/{failed_id}/result", role="knowledge_manager")
+    assert gone.status_code == 409 and error(gone)["code"] == "run_failed"
+    assert "the KB is gone" in error(gone)["message"]
