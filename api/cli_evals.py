@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -146,6 +147,19 @@ def _print_summary(doc: dict[str, Any]) -> None:
                 row.append("" if d.get("delta") is None else f"{d['delta']:+.3f} {d['trend']}")
             table.add_row(*row)
         console.print(table)
+        changes = (result.get("compare") or {}).get("clusters")
+        if changes:
+            listed = {
+                "better": changes.get("better"),
+                "worse": changes.get("worse"),
+                "new": changes.get("added"),
+                "removed": changes.get("removed"),
+            }
+            console.print(
+                "Clusters since the previous run: "
+                + "; ".join(f"{k}: {', '.join(v) if v else 'none'}" for k, v in listed.items()),
+                highlight=False,
+            )
         failing = [c["id"] for c in result["clusters"] if c["scores"].get("consistent") is False]
         if failing:
             console.print(f"Clusters not consistent ({len(failing)}): {', '.join(failing)}")
@@ -214,6 +228,12 @@ def kb_lint(
         raise typer.Exit(1)
 
 
+def _article(side: Any) -> str:
+    """Title, id and section of one side of a finding (Rich markup, text escaped)."""
+    section = f"\n[dim]{escape(side.section)}[/dim]" if side.section else ""
+    return f"{escape(side.title)}\n[dim]{escape(side.document_id)}[/dim]{section}"
+
+
 def _print_findings(findings: list[Any], source: str, documents: int, chunks: int) -> None:
     contradictions = [f for f in findings if f.kind == "contradiction"]
     duplicates = [f for f in findings if f.kind == "near_duplicate"]
@@ -222,18 +242,28 @@ def _print_findings(findings: list[Any], source: str, documents: int, chunks: in
         for f in contradictions:
             table.add_row(
                 f.fact_kind or "",
-                f"{f.a.title}\n[dim]{f.a.document_id}[/dim]",
-                f.a.sentence,
-                f"{f.b.title}\n[dim]{f.b.document_id}[/dim]",
-                f.b.sentence,
+                _article(f.a),
+                escape(f.a.sentence),
+                _article(f.b),
+                escape(f.b.sentence),
             )
         console.print(table)
     if duplicates:
-        table = Table("article A", "article B", "cosine", "text ratio", title="Near-duplicates")
+        table = Table(
+            "article A",
+            "passage",
+            "article B",
+            "passage",
+            "cosine",
+            "text ratio",
+            title="Near-duplicates (the most similar passages side by side)",
+        )
         for f in duplicates:
             table.add_row(
-                f"{f.a.title}\n[dim]{f.a.document_id}[/dim]",
-                f"{f.b.title}\n[dim]{f.b.document_id}[/dim]",
+                _article(f.a),
+                escape(f.a.sentence),
+                _article(f.b),
+                escape(f.b.sentence),
                 "n/a" if f.topic_similarity is None else f"{f.topic_similarity:.3f}",
                 f"{f.score:.2f}",
             )

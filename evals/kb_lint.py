@@ -14,7 +14,8 @@ that state different values of the same kind of fact in the same context:
    with themselves.
 
 A **near-duplicate** is two articles whose mean chunk vectors have cosine above 0.95, or whose
-texts have a rapidfuzz ratio of 90 or more.
+texts have a rapidfuzz ratio of 90 or more. Its two sides show the most similar pair of
+passages (one chunk of each article: highest cosine, else highest text ratio).
 
 Everything here is pure apart from the `Embedder` port.
 """
@@ -38,6 +39,7 @@ MIN_SHARED_WORDS = 2
 MIN_TOPIC_SIMILARITY = 0.45
 DUPLICATE_COSINE = 0.95
 DUPLICATE_RATIO = 90.0
+PASSAGE_CHARS = 400  # of a near-duplicate's passages shown side by side
 
 _STOP = frozenset(
     """
@@ -361,17 +363,36 @@ def near_duplicates(
         for d, idx in docs.items():
             dim = len(vectors[idx[0]])
             means[d] = _unit([sum(vectors[i][k] for i in idx) / len(idx) for k in range(dim)])
+    units = [_unit(v) for v in vectors] if vectors is not None else None
+
+    def closest(a: str, b: str) -> tuple[int, int]:
+        """The most similar pair of chunks of two articles."""
+
+        def similarity(pair: tuple[int, int]) -> float:
+            i, j = pair
+            if units is not None:
+                return _dot(units[i], units[j])
+            return float(fuzz.ratio(chunks[i].text, chunks[j].text))
+
+        return max(((i, j) for i in docs[a] for j in docs[b]), key=similarity)
+
+    def side(document_id: str, index: int) -> Side:
+        chunk = chunks[index]
+        text = _clean(chunk.text)
+        passage = text if len(text) <= PASSAGE_CHARS else text[:PASSAGE_CHARS].rstrip() + " …"
+        return Side(document_id, chunk.title, " > ".join(chunk.heading_path), passage, "", "")
+
     out = []
     for a, b in combinations(sorted(docs), 2):
         cosine = _dot(means[a], means[b]) if means else None
         ratio = fuzz.ratio(" ".join(texts[a].split()), " ".join(texts[b].split()))
         if (cosine is not None and cosine > DUPLICATE_COSINE) or ratio >= DUPLICATE_RATIO:
-            ca, cb = chunks[docs[a][0]], chunks[docs[b][0]]
+            i, j = closest(a, b)
             out.append(
                 Finding(
                     kind="near_duplicate",
-                    a=Side(a, ca.title, "", texts[a][:300], "", ""),
-                    b=Side(b, cb.title, "", texts[b][:300], "", ""),
+                    a=side(a, i),
+                    b=side(b, j),
                     score=round(ratio / 100, 3),
                     topic_similarity=round(cosine, 3) if cosine is not None else None,
                 )

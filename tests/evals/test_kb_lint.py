@@ -120,3 +120,78 @@ def test_cli_lints_files_and_exits_1_on_findings(
     assert result.exit_code == 0, result.output
     assert "0 contradiction(s), 0 near-duplicate pair(s)" in result.stdout
     assert runner.invoke(app, ["kb", "lint", str(tmp_path / "nope")]).exit_code == 2
+    # A copied article: text output shows the two closest passages side by side.
+    text = (good / "returns.md").read_text().replace("id: returns-window", "id: returns-copy")
+    (good / "returns-copy.md").write_text(text.replace("no reason needed", "no reason asked"))
+    from rich.console import Console
+
+    import api.cli_evals
+
+    monkeypatch.setattr(api.cli_evals, "console", Console(width=240))  # writes to sys.stdout
+    result = runner.invoke(app, ["kb", "lint", str(good)])
+    assert result.exit_code == 1, result.output
+    assert "Near-duplicates" in result.stdout and "1 near-duplicate pair(s)" in result.stdout
+    row = next(x for x in result.stdout.splitlines() if "You can return most items" in x)
+    assert row.count("You can return most items") == 2  # both passages on one line
+
+
+def test_near_duplicates_show_their_closest_passages(tmp_path: Path) -> None:
+    folder = make_kb(tmp_path / "kb", 30, "€9.99")
+    faq = (folder / "faq.md").read_text()
+    copy = faq.replace("id: returns-faq", "id: returns-faq-copy").replace("unused", "not used")
+    (folder / "faq-copy.md").write_text(copy)
+    found = [f for f in lint(chunks(folder)) if f.kind == "near_duplicate"]
+    assert len(found) == 1
+    dup = found[0]
+    assert {dup.a.document_id, dup.b.document_id} == {"returns-faq", "returns-faq-copy"}
+    # Without vectors the pair of chunks with the highest text ratio is shown: the section
+    # both copies share word for word (the other one was edited).
+    assert dup.a.section == dup.b.section and dup.a.section.endswith("Damaged items")
+    assert dup.a.sentence == dup.b.sentence
+    assert "Contact us within 14 days of delivery with a photo." in dup.a.sentence
+    assert "#" not in dup.a.sentence  # markup removed
+
+
+def test_text_output_shows_both_sides_of_every_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import api.cli_evals as cli
+    from evals.kb_lint import Finding, Side
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=out, width=220, color_system=None))
+    findings = [
+        Finding(
+            "contradiction",
+            Side("returns-window", "Return window", "", "Return within 30 days.", "30", "30 days"),
+            Side("returns-faq", "Returns FAQ", "Send back", "Return within 14 days.", "14", "14"),
+            fact_kind="duration",
+            score=0.8,
+        ),
+        Finding(
+            "near_duplicate",
+            Side(
+                "warranty",
+                "Warranty",
+                "Cover",
+                "Our [bold]warranty[/bold] lasts two years.",
+                "",
+                "",
+            ),
+            Side("warranty-old", "Warranty (old)", "Cover", "Our warranty lasts 2 years.", "", ""),
+            score=0.93,
+            topic_similarity=0.981,
+        ),
+    ]
+    cli._print_findings(findings, "kb/", 4, 9)
+    text = out.getvalue()
+    assert "Return within 30 days." in text and "Return within 14 days." in text
+    assert "Near-duplicates" in text and "passage" in text
+    # Both passages side by side, markup-like text shown as written (escaped for Rich).
+    line = next(x for x in text.splitlines() if "lasts two years" in x)
+    assert "Our [bold]warranty[/bold] lasts two years." in line
+    assert "Our warranty lasts 2 years." in line
+    assert "0.981" in text and "0.93" in text
+    assert "kb/: 4 articles, 9 chunks: 1 contradiction(s), 1 near-duplicate pair(s)." in text
