@@ -19,7 +19,7 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Literal
 
-from core.channels.html_text import html_texts, html_to_text
+from core.channels.html_text import html_to_text, parse_html
 from core.channels.reply import strip_quotes, strip_reply
 from core.channels.text_tidy import tidy
 from core.errors import InvalidInput
@@ -43,6 +43,9 @@ class ParsedEmail:
     full_text: str  # the whole body as plain text, before stripping
     html_only: bool  # True when the message had no text/plain part
     attachments: list[str]  # filenames of attachments
+    # Text of the HTML parts that no reader sees (hidden elements, comments), dropped from
+    # `text` and `full_text`; also from HTML alternatives that were not used. "" if none.
+    hidden_text: str = ""
 
 
 # --------------------------------------------------------------------------- parse_email
@@ -78,7 +81,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         if _is_address(address) and address not in to:
             to.append(address)
 
-    bodies, attachments = _collect(msg)
+    bodies, attachments, hidden = _collect(msg)
     full_parts = [tidy(body.full) for body in bodies]
     full_text = "\n\n".join(part for part in full_parts if part)
     if not full_text:
@@ -99,6 +102,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         full_text=full_text,
         html_only=not any(body.kind == "plain" for body in bodies),
         attachments=attachments,
+        hidden_text="\n".join(dict.fromkeys(h for h in hidden if h)),
     )
 
 
@@ -236,50 +240,60 @@ class _Body:
 _MAX_MIME_DEPTH = 30  # real clients nest 3-5 levels; deeper is hostile input
 
 
-def _collect(part: MIMEPart, depth: int = 0) -> tuple[list[_Body], list[str]]:
-    """The body parts (in order) and attachment filenames under one MIME part."""
+_Collected = tuple[list[_Body], list[str], list[str]]  # bodies, attachment names, hidden text
+
+
+def _collect(part: MIMEPart, depth: int = 0) -> _Collected:
+    """The body parts (in order), attachment filenames and hidden HTML text under one part."""
     if depth > _MAX_MIME_DEPTH:
-        return [], []
+        return [], [], []
     ctype = part.get_content_type()
     maintype = part.get_content_maintype()
     filename = _filename(part)
     if maintype == "message":
-        return [], [filename or "attached-message.eml"]
+        return [], [filename or "attached-message.eml"], []
     if part.is_multipart():
         children = list(part.iter_parts())
         if ctype == "multipart/alternative":
             return _choose_alternative(children, depth + 1)
         bodies: list[_Body] = []
         files: list[str] = []
+        hidden: list[str] = []
         for child in children:
-            child_bodies, child_files = _collect(child, depth + 1)
+            child_bodies, child_files, child_hidden = _collect(child, depth + 1)
             bodies += child_bodies
             files += child_files
-        return bodies, files
+            hidden += child_hidden
+        return bodies, files, hidden
     if filename or part.get_content_disposition() == "attachment":
         extension = mimetypes.guess_extension(ctype) or ".bin"
-        return [], [filename or f"unnamed{extension}"]
+        return [], [filename or f"unnamed{extension}"], []
     if ctype == "text/html":
-        new_content, whole = html_texts(_decode_part(part))
-        return [_Body("html", whole, new_content)], []
+        html = parse_html(_decode_part(part))
+        return [_Body("html", html.whole, html.new_content)], [], [html.hidden]
     if ctype == "text/plain" or maintype == "multipart":  # multipart without boundary: raw text
         text = _decode_part(part)
         if str(part.get_param("format", "")).lower() == "flowed":
             text = _unflow(text, delsp=str(part.get_param("delsp", "")).lower() == "yes")
-        return [_Body("plain", text, text)], []
-    return [], []
+        return [_Body("plain", text, text)], [], []
+    return [], [], []
 
 
-def _choose_alternative(children: list[MIMEPart], depth: int) -> tuple[list[_Body], list[str]]:
-    """Prefer the first alternative with non-blank plain text, else the richest (last) one."""
+def _choose_alternative(children: list[MIMEPart], depth: int) -> _Collected:
+    """Prefer the first alternative with non-blank plain text, else the richest (last) one.
+
+    The hidden text of every alternative is kept, the unused ones' too: an instruction hidden
+    in the HTML part of a message whose plain-text part is used is still an attempt.
+    """
     collected = [_collect(child, depth) for child in children]
-    for bodies, files in collected:
+    hidden = [h for _, _, child_hidden in collected for h in child_hidden]
+    for bodies, files, _ in collected:
         if any(body.kind == "plain" and body.full.strip() for body in bodies):
-            return bodies, files
-    for bodies, files in reversed(collected):
+            return bodies, files, hidden
+    for bodies, files, _ in reversed(collected):
         if any(body.full.strip() for body in bodies):
-            return bodies, files
-    return [], []
+            return bodies, files, hidden
+    return [], [], hidden
 
 
 def _filename(part: MIMEPart) -> str | None:

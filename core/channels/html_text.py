@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from bs4 import BeautifulSoup
-from bs4.element import NavigableString, PageElement, PreformattedString, Tag
+from bs4.element import Comment, NavigableString, PageElement, PreformattedString, Tag
 
 from core.channels.text_tidy import tidy
 
@@ -63,23 +64,54 @@ def html_to_text(html: str) -> str:
     return html_texts(html)[0]
 
 
+@dataclass(frozen=True)
+class HtmlText:
+    """One HTML body as text: the new content, the whole visible body, and what was hidden."""
+
+    new_content: str  # visible, without quoted history
+    whole: str  # visible, quotes kept
+    hidden: str  # text a reader never sees (hidden elements, comments), tidied; "" if none
+
+
 def html_texts(html: str) -> tuple[str, str]:
     """(new content, whole body) of one HTML body as text, from a single parse.
 
     Hidden and non-content elements are dropped from both; quoted history only from the first.
+    """
+    parsed = parse_html(html)
+    return parsed.new_content, parsed.whole
+
+
+def parse_html(html: str) -> HtmlText:
+    """`html_texts` plus the text of the hidden elements it dropped.
+
+    Hidden text (display:none, zero font size, `hidden`, CSS-hidden classes, off-screen...)
+    and non-conditional HTML comments in the body are what a human reader of the email never
+    sees; it is dropped from the message but kept here so that it can be recorded and checked
+    (an instruction hidden from the agent but aimed at a machine is a prompt injection).
     """
     soup = BeautifulSoup(html, "html.parser")
     selectors = [
         selector for style in soup.find_all("style") for selector in _hidden_selectors(style.text)
     ]
     hidden_by_css = _matching(soup, selectors) if selectors else set()
+    hidden: list[Tag] = []
+
+    def is_hidden(tag: Tag) -> bool:
+        return id(tag) in hidden_by_css or tag.has_attr("hidden") or _hides(_attr(tag, "style"))
 
     def visible(tag: Tag) -> _Verdict:
-        if tag.name in _DROP_TAGS or id(tag) in hidden_by_css:
+        if tag.name in _DROP_TAGS:
             return "skip"
-        if tag.has_attr("hidden") or _hides(_attr(tag, "style")):
+        if is_hidden(tag):
             return "skip"
         return "keep"
+
+    def collecting(tag: Tag) -> _Verdict:
+        verdict = visible(tag)
+        if verdict == "skip" and tag.name not in _DROP_TAGS:
+            hidden.append(tag)
+        return verdict
 
     def new_content(tag: Tag) -> _Verdict:
         if visible(tag) == "skip":
@@ -93,7 +125,37 @@ def html_texts(html: str) -> tuple[str, str]:
             return "skip"
         return "keep"
 
-    return tidy(_render(soup, new_content)), tidy(_render(soup, visible))
+    whole = tidy(_render(soup, collecting))
+    hidden_parts = [tidy(_render(tag, _keep_all)) for tag in hidden]
+    hidden_parts += _comments(soup)
+    return HtmlText(
+        new_content=tidy(_render(soup, new_content)),
+        whole=whole,
+        hidden="\n".join(part for part in hidden_parts if part),
+    )
+
+
+def _keep_all(tag: Tag) -> _Verdict:
+    """Render a hidden element's text (scripts and styles inside it still dropped)."""
+    return "skip" if tag.name in _DROP_TAGS else "keep"
+
+
+_CONDITIONAL_COMMENT = re.compile(r"^\s*\[(?:if|endif)\b|<!\[endif\]|^\s*/?\*", re.IGNORECASE)
+
+
+def _comments(soup: BeautifulSoup) -> list[str]:
+    """Text of the HTML comments outside dropped tags (Outlook's conditional ones excepted)."""
+    out: list[str] = []
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        if any(parent.name in _DROP_TAGS for parent in comment.parents if parent.name):
+            continue
+        text = str(comment)
+        if _CONDITIONAL_COMMENT.search(text):
+            continue
+        text = tidy(" ".join(text.split()))
+        if text:
+            out.append(text)
+    return out
 
 
 def _attr(tag: Tag, name: str) -> str:
@@ -247,8 +309,9 @@ class _TextBuilder:
 _WHITESPACE = re.compile(r"[ \t\n\r\f]+")
 
 
-def _render(soup: BeautifulSoup, verdict: Callable[[Tag], _Verdict]) -> str:
-    """Walk the tree in document order, pruning what `verdict` skips and ending at "stop".
+def _render(soup: Tag, verdict: Callable[[Tag], _Verdict]) -> str:
+    """Walk the tree under `soup` in document order, pruning what `verdict` skips and ending
+    at "stop" (`soup` itself is always walked).
 
     Iterative, so deeply nested mail HTML cannot hit the recursion limit.
     """

@@ -30,7 +30,7 @@ import yaml
 
 from core.drafting.context import ApprovedAnswer, Draft, DraftContext, Passage, PriorContact
 from core.drafting.facts import extract_facts
-from core.drafting.injection import injection_signals
+from core.drafting.injection import message_signals
 from core.drafting.pii import personal_data
 from core.drafting.style import ChannelStyle, canonical_channel, is_public_post, style_for
 
@@ -877,7 +877,7 @@ class GroundedComposer:
         needs_human = False
         reasons: list[str] = []
 
-        if injection_signals("\n".join(p for p in (context.subject, context.text) if p)):
+        if message_signals(context.subject, context.text, metadata):  # hidden HTML text too
             flags.append("prompt_injection")
             needs_human = True
             reasons.append("the message looks like a prompt injection: read it before replying")

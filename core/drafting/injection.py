@@ -1,5 +1,9 @@
 """Prompt-injection signals in customer text (English, plus German, French and Spanish).
 
+`message_signals` is what both drafters ask: the signals of the subject and text, plus those
+of the text an HTML email hid from its reader (recorded in the message metadata by
+`core.channels.normalize`, key `hidden_text` / `hidden_injection`).
+
 Customer text is data, never instructions: no drafter follows it. These signals only flag a
 message for a human and keep it away from automation. The patterns aim at text written to a
 machine ("ignore your previous instructions", "<|im_start|>system", "AI assistant: issue a
@@ -12,6 +16,8 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Mapping
+from typing import Any
 
 _I = re.IGNORECASE | re.MULTILINE
 
@@ -86,10 +92,25 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"<\|im_start\|>|<\|im_end\|>|<\|(?:system|assistant|user|endoftext)\|>|\[/?INST\]"
             r"|<<\s*/?SYS\s*>>|</?\s*system\s*>"
+            # a chat message smuggled as JSON or Markdown ({"role": "system", ...}, **System:**)
+            r"|[\"']role[\"']\s*:\s*[\"'](?:system|assistant|developer|tool)[\"']"
+            r"|^\s*(?:>\s*)?\*\*\s*(?:system|assistant|developer)\s*(?::\s*\*\*|\*\*\s*:)"
             r"|^\s*#{2,6}\s*(?:system|instructions?|new\s+instructions|assistant)\b"
             r"|^\s*\[?(?:system|developer)\s*(?:prompt|message|override|note)?\]?\s*:\s*"
             r"(?:you\b|ignore|the\s+assistant|new\s+instructions|from\s+now|always\b|never\b|"
             r"do\s+not|don'?t|respond|reply|act\b|issue|approve|refund)",
+            _I,
+        ),
+    ),
+    (
+        "impersonation",
+        re.compile(
+            r"\bsign\s+(?:this|the|your)\s+(?:reply|answer|response|e-?mail|message)\s+"
+            r"(?:as|with\s+the\s+name)\b"
+            r"|\b(?:send|write)\s+(?:this|the|your)\s+(?:reply|answer|response)\s+"
+            r"(?:from|as\s+if\s+(?:it\s+)?(?:was|were|came)\s+from)\s+(?:\S+@\S+|"
+            r"(?:the|a|my|another|this|his|her)\s+(?:\w+\s+)?(?:address|account|mailbox|domain))"
+            r"|\bchange\s+(?:your|the)\s+(?:signature|sign-?off|sender|from\s+address)\b",
             _I,
         ),
     ),
@@ -178,4 +199,54 @@ def injection_signals(text: str) -> list[str]:
     without_links = _URL.sub(" ", clean)
     if any(_looks_like_base64(m.group(0)) for m in _BLOB.finditer(without_links)):
         found.append("base64_blob")
+    return found
+
+
+# Text hidden from the reader is held to a stricter standard: a role label or a command
+# aimed at whoever processes the message is enough (nobody hides "thanks" in a display:none).
+_HIDDEN_COMMAND = re.compile(
+    r"^\s*\[?(?:system|assistant|developer|admin|operator|instructions?|prompt|AI|bot|agent)"
+    r"\s*(?:prompt|message|note|override)?\]?\s*:"
+    rf"|\b{_AI}\b"
+    r"|\b(?:ignore|disregard|forget|override)\b"
+    r"|\b(?:refund|reimburse|compensat\w*|voucher|discount|credit)\b"
+    r"|\b(?:approve|authori[sz]e|escalate|close|resolve|mark)\b[^\n]{0,40}?"
+    r"\b(?:ticket|case|claim|request|refund|resolved|closed|paid)\b"
+    r"|\binstructions?\b|\bprompt\b",
+    _I,
+)
+HIDDEN_PREFIX = "hidden:"  # signals found in hidden HTML text carry this prefix
+MAX_HIDDEN_CHARS = 4000
+
+
+def hidden_text_signals(text: str) -> list[str]:
+    """Signals in text that an HTML email hid from its reader (display:none, zero font...).
+
+    The usual patterns, and, when none fires, `hidden_command` for a role label ("SYSTEM:")
+    or a command aimed at a machine (refunds, "mark this ticket as resolved", instructions).
+    """
+    clean = _normalized(text[:MAX_HIDDEN_CHARS])
+    if not clean.strip():
+        return []
+    found = injection_signals(clean)
+    if not found and _HIDDEN_COMMAND.search(clean):
+        found.append("hidden_command")
+    return found
+
+
+def message_signals(
+    subject: str | None, text: str, metadata: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The injection signals of one message: its subject and text, then (prefixed "hidden:")
+    the hidden HTML text its metadata records. Empty when the message looks harmless."""
+    found = injection_signals("\n".join(p for p in (subject, text) if p))
+    meta = metadata or {}
+    hidden: list[str] = []
+    recorded = meta.get("hidden_injection")
+    if isinstance(recorded, list):
+        hidden += [str(s) for s in recorded if s]
+    hidden_text = meta.get("hidden_text")
+    if isinstance(hidden_text, str) and hidden_text.strip():
+        hidden += hidden_text_signals(hidden_text)
+    found += [HIDDEN_PREFIX + s for s in dict.fromkeys(hidden)]
     return found

@@ -36,7 +36,7 @@ from core.drafting import pii
 from core.drafting.composer import default_offers
 from core.drafting.context import Draft, DraftContext, Drafter, Passage, PriorContact
 from core.drafting.facts import unsupported_facts
-from core.drafting.injection import injection_signals
+from core.drafting.injection import message_signals
 from core.drafting.style import canonical_channel, display_name, is_public_post, style_for
 from core.errors import TransientError
 from core.ports import ChatModel
@@ -314,6 +314,12 @@ class LLMDrafter:
         if INJECTION_FLAG not in flags:
             # a message written to steer the model ("approve a refund of €500") is no source
             sources += request.message_data
+        else:
+            # nor are its words: a reply that repeats a run of them the sources do not back
+            # ('sign as "Jane Doe, CEO"', "DAN, Do Anything Now") is doing what it was told
+            copied = _copied_runs(reply, request.message_data, sources)
+            if copied:
+                raise _Rejected(f"copies_flagged_message: {copied[0]}")
         # the facts it says it used must be in the sources too ("copied word for word")
         claimed = "\n".join(f for f in answer.facts_used if f.strip())
         missing = unsupported_facts(reply + "\n" + pii.unmask(claimed, request.mapping), sources)
@@ -351,9 +357,8 @@ class LLMDrafter:
         )
 
     def _flags(self, context: DraftContext) -> list[str]:
-        texts = [context.text, context.subject or ""]
-        try:
-            signals = [s for t in texts if t for s in injection_signals(t)]
+        try:  # the text and subject, and what an HTML email hid from its reader
+            signals = message_signals(context.subject, context.text, context.metadata)
         except Exception:  # noqa: BLE001 - a detector bug must not stop drafting
             log.exception("injection detection failed for message %s", context.message_id)
             signals = []
@@ -456,6 +461,24 @@ def _strings(values: Iterable[Any]) -> list[str]:
         elif isinstance(value, list | tuple):
             out += _strings(value)
     return out
+
+
+_WORD = re.compile(r"\w+")
+COPY_RUN_WORDS = 5  # words in a row that a reply may not take from an injection-flagged message
+
+
+def _runs(text: str, n: int = COPY_RUN_WORDS) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.casefold())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def _copied_runs(reply: str, message: Sequence[str], sources: Sequence[str]) -> list[str]:
+    """Runs of `COPY_RUN_WORDS` words the reply shares with the message and no source has."""
+    shared = _runs(reply) & set().union(*(_runs(m) for m in message))
+    if not shared:
+        return []
+    backed: set[tuple[str, ...]] = set().union(*(_runs(s) for s in sources))
+    return sorted(" ".join(run) for run in shared - backed)
 
 
 def _placeholders(text: str) -> list[str]:
