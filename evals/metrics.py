@@ -602,7 +602,8 @@ def compare_clusters(
     `added` / `removed` cluster ids; `unchanged`, the number of clusters with no change.
 
     A cluster's trend is "better" or "worse" when all its moved metrics agree, "mixed" when
-    they do not, and "changed" when only its modal article or common facts moved."""
+    they do not, and "changed" when only its modal article or common facts moved. A metric
+    measured in only one of the runs (stability without --repeat) is left out."""
     before = {c["id"]: c for c in previous}
     now = {c["id"]: c for c in current}
     changed: list[dict[str, Any]] = []
@@ -615,12 +616,12 @@ def compare_clusters(
         changes: dict[str, dict[str, Any]] = {}
         for key in CLUSTER_COMPARED:
             a, b = _score(s.get(key)), _score(p.get(key))
-            if a is None and b is None:
+            if a is None or b is None:
+                continue  # measured in one run only (e.g. stability without --repeat)
+            delta = a - b
+            if abs(delta) <= _CLUSTER_TOLERANCE.get(key, 1e-9):
                 continue
-            delta = None if a is None or b is None else a - b
-            if delta is not None and abs(delta) <= _CLUSTER_TOLERANCE.get(key, 1e-9):
-                continue
-            trend = "n/a" if delta is None else ("better" if delta > 0 else "worse")
+            trend = "better" if delta > 0 else "worse"
             changes[key] = {"previous": b, "current": a, "delta": delta, "trend": trend}
         entry: dict[str, Any] = {"id": cid, "changes": changes}
         for key in ("modal_article", "facts_common"):
@@ -629,7 +630,7 @@ def compare_clusters(
         if not changes and len(entry) == 2:
             unchanged += 1
             continue
-        trends = {c["trend"] for c in changes.values()} - {"n/a"}
+        trends = {c["trend"] for c in changes.values()}
         entry["trend"] = trends.pop() if len(trends) == 1 else ("mixed" if trends else "changed")
         changed.append(entry)
     order = {"worse": 0, "mixed": 1, "changed": 2, "better": 3}

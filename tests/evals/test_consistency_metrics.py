@@ -566,6 +566,7 @@ def test_compare_clusters_lists_what_got_better_or_worse() -> None:
         cluster_doc("mixed", team_accuracy=0.5),
         cluster_doc("moved"),
         cluster_doc("noise"),
+        cluster_doc("repeated"),
         cluster_doc("gone"),
     ]
     current = [
@@ -577,12 +578,13 @@ def test_compare_clusters_lists_what_got_better_or_worse() -> None:
         cluster_doc("mixed", team_accuracy=1.0, citation_agreement=0.75, consistent=False),
         cluster_doc("moved", modal_article="returns-faq"),
         cluster_doc("noise", semantic_agreement=0.902),  # below the reporting threshold
+        cluster_doc("repeated", stability=1.0),  # stability measured in this run only
         cluster_doc("fresh"),
     ]
     out = compare_clusters(current, previous)
     assert out["added"] == ["fresh"] and out["removed"] == ["gone"]
     assert out["worse"] == ["broke"] and out["better"] == ["fixed"]
-    assert out["unchanged"] == 2  # same, noise
+    assert out["unchanged"] == 3  # same, noise, repeated
     trends = {e["id"]: e["trend"] for e in out["changed"]}
     assert trends == {"broke": "worse", "mixed": "mixed", "moved": "changed", "fixed": "better"}
     assert [e["id"] for e in out["changed"]] == ["broke", "mixed", "moved", "fixed"]

@@ -90,6 +90,9 @@ def test_a_real_run_writes_json_and_report(
     assert clusters["mixed-up"]["citation_agreement"] == 0.5
     assert clusters["mixed-up"]["fact_agreement"] == 0.0
     assert suite["summary"]["stability"] == 1.0  # the composer drafts identically twice
+    assert suite["summary"]["stability_fact_agreement"] == 1.0
+    assert suite["summary"]["stability_semantic_agreement"] == 1.0
+    assert clusters["mixed-up"]["stability_fact_agreement"] == 1.0
     assert suite["summary"]["faithfulness"] == 1.0
     assert suite["run"]["kb_version"] == 1 and suite["run"]["drafter"] == "composer"
     assert len(suite["suite"]["hash"]) == 64 and suite["run"]["kb_fingerprint"]
@@ -127,3 +130,6 @@ def test_a_real_run_writes_json_and_report(
     compared = json.loads(again.stdout)["suites"][0]["compare"]
     assert compared["same_suite"] is True
     assert compared["metrics"]["fact_agreement"]["trend"] == "same"
+    # Same suite, same KB, same composer: no cluster got better or worse.
+    assert compared["clusters"]["changed"] == [] and compared["clusters"]["unchanged"] == 2
+    assert compared["clusters"]["added"] == [] and compared["clusters"]["removed"] == []
