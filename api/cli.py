@@ -50,13 +50,34 @@ def _migrate(container: Container) -> None:
     upgrade(container.settings.resolved_database_url)
 
 
+def server_config(app: Any, settings: Settings, **overrides: Any) -> Any:
+    """The uvicorn config of `threadline run/api`: our host, port and log level, and the
+    proxy headers (X-Forwarded-Proto/-For) of THREADLINE_FORWARDED_ALLOW_IPS trusted, so that
+    behind a TLS-terminating proxy the app sees https (and the console's cookie is Secure)."""
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
+    return uvicorn.Config(app, **(options | overrides))
+
+
 def _serve(container: Container) -> None:
     import uvicorn
 
     from api.app import create_app
 
-    s = container.settings
-    uvicorn.run(create_app(container), host=s.host, port=s.port, log_level=s.log_level.lower())
+    server = uvicorn.Server(server_config(create_app(container), container.settings))
+    try:
+        server.run()
+    except KeyboardInterrupt:  # as uvicorn.run does
+        pass
+    if not server.started:  # e.g. the port is taken: uvicorn logged why
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -140,6 +161,13 @@ def migrate() -> None:
 def keys_create(
     role: Annotated[str, typer.Option(help="admin, integration, agent or knowledge_manager")],
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "cli",
+    team: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A routing team the agent belongs to (repeat for several); the console's "
+            "queue shows these teams by default. None: every team."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create an API key; it is printed once and stored hashed."""
@@ -149,15 +177,24 @@ def keys_create(
     container = _container()
     with container.session() as session:
         try:
-            key, token = create_key(session, role, name, container.clock.now())
+            key, token = create_key(
+                session,
+                role,
+                name,
+                container.clock.now(),
+                teams=team or (),
+                known_teams=container.routing_config.team_names if team else None,
+            )
         except DomainError as exc:
-            console.print(f"[red]{exc.message}[/red]")
+            console.print(f"[red]{exc.message}[/red]", highlight=False)
             raise typer.Exit(2) from exc
         session.commit()
     if as_json:
-        typer.echo(json.dumps({"id": key.id, "name": key.name, "role": key.role, "key": token}))
+        out = {"id": key.id, "name": key.name, "role": key.role, "teams": key.teams, "key": token}
+        typer.echo(json.dumps(out))
     else:
-        console.print(f"{key.role} key for {key.name!r}: {token}", highlight=False)
+        teams = f" (teams: {', '.join(key.teams)})" if key.teams else ""
+        console.print(f"{key.role} key for {key.name!r}{teams}: {token}", highlight=False)
 
 
 @kb_app.command("ingest")

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address `threadline run/api` listens on.")
     port: int = Field(8000, description="Port `threadline run/api` listens on.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        description="Proxies (comma-separated IPs or networks, `*`: any) whose "
+        "X-Forwarded-Proto/-For `threadline run/api` trust: behind a TLS-terminating proxy, "
+        "https there makes the console's cookie `Secure`.",
+    )
 
     embedding_model_path: str | None = Field(
         None,

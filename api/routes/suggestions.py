@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import JsonBody, KeyDep, UnitOfWork, UowDep, require
-from core.auth.service import Role
+from core.auth.service import MINE, Role, teams_of
 from core.drafting.composer import default_offers
 from core.suggestions.rules import STATUSES, Status
 from core.suggestions.schemas import EditIn, RejectIn, StatsOut, SuggestionOut, SuggestionPage
@@ -23,16 +23,27 @@ Decider = Depends(require(Role.AGENT))
 @router.get("", response_model=SuggestionPage, dependencies=[Reader])
 def list_suggestions(
     uow: UowDep,
+    key: KeyDep,
     status: Annotated[Status | None, Query(description=f"One of {', '.join(STATUSES)}")] = None,
-    team: Annotated[list[str] | None, Query(description="Repeat for several teams")] = None,
+    team: Annotated[
+        list[str] | None,
+        Query(
+            description="Repeat for several teams; `mine`: the teams of the calling key "
+            "(every team for a key without teams)"
+        ),
+    ] = None,
     channel: Annotated[list[str] | None, Query()] = None,
     priority: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SuggestionPage:
     """The queue: urgent first, then the longest-waiting."""
+    teams = list(team or ())
+    if MINE in teams:
+        mine = teams_of(key)
+        teams = [] if not mine else [t for t in teams if t != MINE] + list(mine)
     rows, total = SuggestionService(uow.session).queue(
-        status, team or (), channel or (), priority or (), limit, offset
+        status, teams, channel or (), priority or (), limit, offset
     )
     return SuggestionPage(items=[suggestion_out(s) for s in rows], total=total)
 
