@@ -33,6 +33,7 @@ from api.deps import UowDep
 from api.routes import routing as routing_api
 from api.routes import suggestions as suggestions_api
 from core.auth.models import ApiKey
+from core.auth.service import teams_of
 from core.errors import DomainError, Unauthorized
 from core.routing.schemas import RerouteIn
 from core.suggestions.schemas import EditIn, RejectIn
@@ -119,16 +120,26 @@ Csrf = Depends(check_csrf)
 
 
 def filters_of(
+    key: AgentKey,
     team: Annotated[list[str] | None, Query(max_length=100)] = None,
     channel: Annotated[list[str] | None, Query(max_length=20)] = None,
     priority: Annotated[list[str] | None, Query(max_length=20)] = None,
+    scope: Annotated[str, Query(max_length=10)] = "",
 ) -> views.Filters:
-    """The queue filters of the query string (repeat a parameter for several values)."""
-    return views.Filters(
-        tuple(t for t in team or () if t),
-        tuple(c for c in channel or () if c),
-        tuple(p for p in priority or () if p),
-    )
+    """The queue filters of the query string (repeat a parameter for several values).
+
+    Teams picked in the query win; else `scope=all` shows every team; else an agent whose
+    key belongs to teams sees those teams (a key without teams sees every team).
+    """
+    teams = tuple(t for t in team or () if t)
+    channels = tuple(c for c in channel or () if c)
+    priorities = tuple(p for p in priority or () if p)
+    mine = teams_of(key)
+    if teams:
+        return views.Filters(teams, channels, priorities, "picked")
+    if scope == "all" or not mine:
+        return views.Filters((), channels, priorities, "all" if mine else "picked")
+    return views.Filters(mine, channels, priorities, "mine")
 
 
 FiltersDep = Annotated[views.Filters, Depends(filters_of)]
@@ -215,7 +226,12 @@ def queue_page(request: Request, uow: UowDep, key: AgentKey, filters: FiltersDep
     context = _queue_context(uow, filters)
     teams = sorted(uow.container.routing_config.teams)
     context.update(
-        key=key, teams=teams, channels=views.CHANNELS, priorities=views.PRIORITIES, page="queue"
+        key=key,
+        teams=teams,
+        my_teams=teams_of(key),
+        channels=views.CHANNELS,
+        priorities=views.PRIORITIES,
+        page="queue",
     )
     return render(request, "queue.html", context)
 

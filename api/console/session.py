@@ -48,7 +48,11 @@ def csrf_token(api_key: str) -> str:
 
 
 def cookie_is_secure(request: Request) -> bool:
-    """Browsers store a `Secure` cookie over HTTPS and over plain HTTP to loopback only."""
+    """Browsers store a `Secure` cookie over HTTPS and over plain HTTP to loopback only.
+
+    Behind a TLS-terminating proxy the scheme is the proxy's `X-Forwarded-Proto`: uvicorn
+    (`threadline run/api`) trusts it from the addresses of THREADLINE_FORWARDED_ALLOW_IPS.
+    """
     return request.url.scheme == "https" or (request.url.hostname or "") in LOOPBACK
 
 

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -44,21 +44,41 @@ TIMELINE_LIMIT = 200
 QUIET_EVENTS = frozenset({"suggestion.created"})
 
 
+Scope = Literal["mine", "all", "picked"]
+
+
 @dataclass(frozen=True)
 class Filters:
-    """The queue's filters (each empty: any)."""
+    """The queue's filters (each empty: any).
+
+    `scope` says where the teams came from: `mine` (the signed-in key's teams, the default
+    for a key that belongs to teams), `all` (the agent asked for every team) or `picked`
+    (teams chosen in the form, or a key without teams).
+    """
 
     teams: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     priorities: tuple[str, ...] = ()
+    scope: Scope = "picked"
 
     def query(self) -> list[tuple[str, str]]:
         """As query-string pairs, for links that keep the filters."""
+        if self.scope == "mine":  # the default: links stay short and keep following the key
+            teams: list[tuple[str, str]] = []
+        elif self.scope == "all":
+            teams = [("scope", "all")]
+        else:
+            teams = [("team", t) for t in self.teams]
         return (
-            [("team", t) for t in self.teams]
+            teams
             + [("channel", c) for c in self.channels]
             + [("priority", p) for p in self.priorities]
         )
+
+    @property
+    def any(self) -> bool:
+        """Whether any filter narrows the queue."""
+        return bool(self.teams or self.channels or self.priorities)
 
 
 @dataclass(frozen=True)

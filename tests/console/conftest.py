@@ -2,9 +2,10 @@
 
 The server is uvicorn in a thread over a fresh SQLite file, a local Chroma folder, the real
 embedding model and the in-process workers. By default the demo loads the whole knowledge
-base, every account and customer, and the messages of five customers (33 of the 278, among
-them a six-channel story and the HTML/script payload) so that the browser tests stay under
-a minute and a half on two cores; THREADLINE_CONSOLE_DEMO=full loads all 278.
+base, every account and customer, and the messages of six customers (38 of the 278, among
+them a six-channel story, an account's customer and the HTML/script payload) so that the
+browser tests stay under a minute and a half on two cores; THREADLINE_CONSOLE_DEMO=full loads
+all 278.
 
 Chromium is Debian's (`/usr/bin/chromium`, installed by `make test`), driven by the Python
 `playwright` package's own driver: no browser download. Without it the browser tests skip,
@@ -28,13 +29,15 @@ import uvicorn
 
 from adapters.container import Container
 from api.app import create_app
+from api.cli import server_config
 from core.auth.service import create_key
 from core.config import Settings
 from core.migrate import upgrade
-from tests.console.server import Console
+from tests.console.server import TEAM_AGENT_TEAMS, Console
 
 CHROMIUM = os.environ.get("THREADLINE_CHROMIUM", "/usr/bin/chromium")
-DEMO_CUSTOMERS = {"c001", "c012", "c037", "c040", "c058"}  # c040 sends the HTML/script payload
+# c040 sends the HTML/script payload; c018 belongs to an account (Cascade Trail Guides LLC).
+DEMO_CUSTOMERS = {"c001", "c012", "c018", "c037", "c040", "c058"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -76,11 +79,20 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     with container.session() as session:
         for role in ("agent", "knowledge_manager", "integration"):
             _, keys[role] = create_key(session, role, f"{role} Ada", container.clock.now())
+        # An agent in two teams: the console's queue shows these teams by default.
+        _, keys["team_agent"] = create_key(
+            session,
+            "agent",
+            "agent Bo",
+            container.clock.now(),
+            teams=TEAM_AGENT_TEAMS,
+            known_teams=container.routing_config.team_names,
+        )
         session.commit()
 
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(container), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    # The same uvicorn config as `threadline run/api` (proxy headers from 127.0.0.1 trusted).
+    config = server_config(
+        create_app(container), settings, port=_free_port(), log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="console-uvicorn", daemon=True)
@@ -91,7 +103,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield Console(f"http://127.0.0.1:{port}", keys, container)
+        yield Console(f"http://127.0.0.1:{config.port}", keys, container)
     finally:
         server.should_exit = True
         thread.join(timeout=20)

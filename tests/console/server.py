@@ -8,6 +8,9 @@ import httpx
 
 from adapters.container import Container
 
+TEAM_AGENT_TEAMS = ("payments_billing", "account_security")
+"""The teams of the `team_agent` key: its console queue shows these by default."""
+
 
 @dataclass
 class Console:

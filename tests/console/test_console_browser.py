@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console.server import Console
+from tests.console.server import TEAM_AGENT_TEAMS, Console
 
 ROOT = Path(__file__).resolve().parents[2]
 RANKS = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
@@ -60,13 +61,31 @@ def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None
     sign_in(page, console.keys["agent"])
     page.wait_for_url(re.compile(r"/console/queue$"))
     rows = page.locator("tr.queue-row")
-    assert rows.count() == len(pending(console)) > 4
+    queued = pending(console)
+    assert rows.count() == len(queued) > 4
+    assert page.locator("#queue-scope").count() == 0, "a key without teams sees every team"
     priorities = [r.get_attribute("class") for r in rows.all()]
     ranks = [RANKS[re.search(r"prio-(\w+)", c or "").group(1)] for c in priorities]  # type: ignore[union-attr]
     assert ranks == sorted(ranks), "urgent first, then by waiting time"
     first = rows.first
     for cell in ("span.ch", "a.open", "meter"):
         assert first.locator(cell).count() == 1, cell
+    # Every row shows the suggestion's intent, team and how long the customer has waited.
+    cells = rows.evaluate_all(
+        """rows => rows.map(r => ({id: r.dataset.id,
+            intent: r.querySelector('td.intent').innerText.trim(),
+            team: r.querySelector('td.team').innerText.trim(),
+            age: r.querySelector('td.age').innerText.trim(),
+            since: r.querySelector('td.age').title}))"""
+    )
+    assert [c["id"] for c in cells] == [s["id"] for s in queued], "the API's order"
+    for cell, item in zip(cells, queued, strict=True):
+        assert cell["intent"] == (item["intent"] or "—"), cell
+        assert cell["team"] == (item["team"] or "—"), cell
+        assert re.fullmatch(r"\d+[smhd]", cell["age"]), cell
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", cell["since"]), cell
+    assert any(c["intent"] != "—" for c in cells)
+    assert len({c["age"] for c in cells}) > 1, "the demo's messages waited for different times"
     page.screenshot(path=str(shots / "console-queue.png"), full_page=False)
     assert (shots / "console-queue.png").stat().st_size > 10_000
 
@@ -78,6 +97,21 @@ def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None
     assert rows.locator("span.ch-email").count() == rows.count()
     page.click("#filters a:has-text('Clear')")
     page.wait_for_url(re.compile(r"/console/queue$"))
+
+    # Filter by priority: exactly the API's suggestions of that priority stay.
+    counts = Counter(str(s["priority"]) for s in queued)
+    wanted = min((p for p in RANKS if counts[p]), key=lambda p: counts[p])
+    assert counts[wanted] < len(queued), counts
+    page.select_option("#filter-priority", wanted)
+    page.click("#filters button[type=submit]")
+    page.wait_for_url(re.compile(rf"priority={wanted}"))
+    assert rows.count() == counts[wanted]
+    assert page.locator(f"tr.queue-row.prio-{wanted}").count() == counts[wanted]
+    assert rows.locator("td.priority").all_inner_texts() == [wanted] * counts[wanted]
+    assert page.locator("#filter-priority").input_value() == wanted
+    page.click("#filters a:has-text('Clear')")
+    page.wait_for_url(re.compile(r"/console/queue$"))
+    assert rows.count() == len(queued)
 
     # Keyboard: j selects the first row, Enter opens it.
     page.keyboard.press("j")
@@ -95,6 +129,8 @@ def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None
     assert page.locator("#suggestion-status").inner_text() == "accepted"
     reply = timeline_item(page, ".reply")
     assert reply.count() == 1 and reply.get_attribute("data-direction") == "outbound"
+    assert reply.locator(".dir").inner_text() == "→ outbound"
+    assert timeline_item(page, ".current").locator(".dir").inner_text() == "← inbound"
     assert reply.locator(".text").inner_text().strip() == draft.strip()
     assert timeline_item(page, "[data-kind='suggestion.accepted']").count() == 1
 
@@ -181,23 +217,36 @@ def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None
     assert page.url.endswith("/console/login")
 
 
+def not_rerouted(api: Any, suggestion: dict[str, Any]) -> bool:
+    """Whether the suggestion's message is still where the triage sent it (no agent re-route),
+    so that its triage card tells the story as the page shows it."""
+    message = api.get(f"/v1/messages/{suggestion['message_id']}").json()
+    triage = message["triage"] or {}
+    return bool(
+        triage
+        and message["team"] == triage["team"]["name"]
+        and message["intent"] == triage["intent"]["label"]
+    )
+
+
 def test_conversation_shows_the_whole_story_and_citations(
     page: Any, console: Console, shots: Path
 ) -> None:
-    candidates = [s for s in pending(console) if s["cited_chunks"]]
-    assert candidates, "some demo drafts cite the knowledge base"
-    # The customer with the most channels makes the best picture.
     with console.api() as api:
+        candidates = [s for s in pending(console) if s["cited_chunks"] and not_rerouted(api, s)]
+        assert candidates, "some demo drafts cite the knowledge base"
+        timelines = {
+            s["customer_id"]: api.get(f"/v1/customers/{s['customer_id']}/timeline").json()["items"]
+            for s in candidates
+        }
+        # The customer with the most channels makes the best picture.
         best = max(
             candidates,
             key=lambda s: len(
-                {
-                    i["channel"]
-                    for i in api.get(f"/v1/customers/{s['customer_id']}/timeline").json()["items"]
-                    if i["type"] == "message"
-                }
+                {i["channel"] for i in timelines[s["customer_id"]] if i["type"] == "message"}
             ),
         )
+        triage = api.get(f"/v1/messages/{best['message_id']}").json()["triage"]
     sign_in(page, console.keys["agent"])
     page.wait_for_url(re.compile(r"/console/queue$"))
     page.goto(f"/console/suggestions/{best['id']}")
@@ -208,21 +257,81 @@ def test_conversation_shows_the_whole_story_and_citations(
     for item in messages.all()[:3]:
         meta = item.locator(".tl-meta").inner_text()
         assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", meta) and re.search(r"[A-Z]+-\w+", meta)
-        assert "in" in meta or "out" in meta
+    # Each message says its direction in words, as the API has it, in the API's order.
+    expected = [
+        (i["id"], i["direction"]) for i in timelines[best["customer_id"]] if i["type"] == "message"
+    ]
+    shown = messages.evaluate_all(
+        "items => items.map(i => [i.dataset.id, i.dataset.direction,"
+        " i.querySelector('.dir').innerText.trim()])"
+    )
+    assert [(i, d) for i, d, _ in shown] == expected
+    words = {"inbound": "← inbound", "outbound": "→ outbound"}
+    assert all(text == words[d] for _, d, text in shown), shown
+    assert "inbound" in {d for _, d in expected}
     assert page.locator("#customer .identities li").count() >= 1
-    assert page.locator("#triage").inner_text().count("%") >= 2
-    assert page.locator("#triage .reasons li").count() >= 1
+    # The triage: intent and team with confidences, reasons, and the alternatives weighed.
+    card = page.locator("#triage")
+    assert card.inner_text().count("%") >= 2
+    assert page.locator("#rerouted-to").count() == 0, "the picture shows an untouched triage"
+    assert triage["intent"]["label"] in card.inner_text()
+    assert page.locator("#triage .reasons li").count() == len(triage["reasons"]) >= 1
+    alternatives = page.locator("#triage table.alternatives tr")
+    assert triage["alternatives"], "the demo triage weighs alternatives"
+    assert alternatives.count() == len(triage["alternatives"])
+    first_alt = alternatives.first.locator("td").all_inner_texts()
+    assert first_alt[0] == triage["alternatives"][0]["label"]
+    assert re.fullmatch(r"\d+%", first_alt[2])
     citation = page.locator("details.citation").first
     assert not citation.locator(".passage").is_visible()
     citation.locator("summary").click()
     assert citation.locator(".passage").is_visible()
     assert citation.locator(".passage").inner_text().strip()
     assert re.search(r"KB version \d+", citation.locator(".kb-version").inner_text())
-    assert page.locator("#related").is_visible()
+    # Related prior messages: real entries, each one of this customer's other messages.
+    related = page.locator("#related li.related-item")
+    assert related.count() >= 1
+    others = {i for i, _ in expected} - {best["message_id"]}
+    for entry in related.all():
+        assert entry.get_attribute("data-id") in others
+        assert entry.locator(".text").inner_text().strip()
+        assert re.search(r"score \d\.\d\d", entry.locator(".tl-meta").inner_text())
     page.set_viewport_size({"width": 1360, "height": 1250})
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(shots / "console-conversation.png"), full_page=False)
     assert (shots / "console-conversation.png").stat().st_size > 10_000
+
+    # A customer of a company account: the account and its attributes are on the page.
+    with console.api() as api:
+        of_account = [
+            (s, customer)
+            for s in pending(console)
+            if (customer := api.get(f"/v1/customers/{s['customer_id']}").json())["account"]
+        ]
+    assert of_account, "the demo's c018 belongs to an account"
+    suggestion, customer = of_account[0]
+    page.goto(f"/console/suggestions/{suggestion['id']}")
+    account = page.locator("#customer p.account")
+    assert account.locator(".account-name").inner_text() == customer["account"]["name"]
+    for name, value in customer["account"]["attributes"].items():
+        assert f"{name}: {value}" in account.inner_text()
+
+
+def test_team_agent_sees_their_teams_by_default(page: Any, console: Console) -> None:
+    everything = pending(console)
+    mine = [s for s in everything if s["team"] in TEAM_AGENT_TEAMS]
+    assert 0 < len(mine) < len(everything), "the demo has work for these teams and others"
+    sign_in(page, console.keys["team_agent"])
+    page.wait_for_url(re.compile(r"/console/queue$"))
+    rows = page.locator("tr.queue-row")
+    assert page.locator("#scope-mine[aria-current=page]").count() == 1
+    assert rows.count() == len(mine)
+    assert set(rows.locator("td.team").all_inner_texts()) <= set(TEAM_AGENT_TEAMS)
+    assert "for your teams" in page.locator("#queue-count").inner_text()
+    page.click("#scope-all")
+    page.wait_for_url(re.compile(r"scope=all"))
+    assert page.locator("#scope-all[aria-current=page]").count() == 1
+    assert rows.count() == len(everything)
 
 
 def test_customer_html_renders_as_text(page: Any, console: Console) -> None:

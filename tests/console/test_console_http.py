@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import httpx
 
 from api.console.session import COOKIE, csrf_token
-from tests.console.server import Console
+from tests.console.server import TEAM_AGENT_TEAMS, Console
 
 
 def signed_in(console: Console, role: str = "agent") -> httpx.Client:
@@ -103,3 +106,119 @@ def test_posts_need_the_csrf_token_and_our_origin(console: Console) -> None:
         assert client.get("/console/evals").status_code == 403  # an agent is not a manager
         out = client.post("/console/logout", data={"csrf": csrf_token(key)})
         assert out.status_code == 303 and f'{COOKIE}=""' in out.headers["set-cookie"]
+
+
+def queue_rows(html: str) -> list[tuple[str, str]]:
+    """(suggestion id, team cell) of each queue row of a page."""
+    return re.findall(
+        r'<tr class="queue-row[^"]*" data-id="([^"]+)".*?<td class="team">([^<]*)</td>',
+        html,
+        flags=re.S,
+    )
+
+
+def test_queue_defaults_to_the_agents_teams_and_can_show_all(console: Console) -> None:
+    with console.api() as api:
+        everything = api.get("/v1/suggestions", params={"status": "pending", "limit": 200})
+        everything_ids = [s["id"] for s in everything.json()["items"]]
+        # A key without teams: `team=mine` is every team.
+        teamless = api.get("/v1/suggestions", params={"status": "pending", "team": "mine"})
+        assert teamless.json()["total"] == everything.json()["total"]
+    with console.api("team_agent") as api:
+        page = api.get(
+            "/v1/suggestions", params={"status": "pending", "team": "mine", "limit": 200}
+        )
+        assert page.status_code == 200, page.text
+        mine = page.json()["items"]
+    assert mine and {s["team"] for s in mine} <= set(TEAM_AGENT_TEAMS)
+    mine_ids = [s["id"] for s in mine]
+    assert mine_ids == [i for i in everything_ids if i in set(mine_ids)]
+    assert len(mine_ids) < len(everything_ids), "other teams have pending work too"
+
+    cookies = {COOKIE: console.keys["team_agent"]}
+    with httpx.Client(base_url=console.url, timeout=60, cookies=cookies) as client:
+        default = client.get("/console/queue")
+        assert default.status_code == 200
+        assert [i for i, _ in queue_rows(default.text)] == mine_ids
+        assert {t for _, t in queue_rows(default.text)} <= set(TEAM_AGENT_TEAMS)
+        assert 'id="scope-mine" class="on" aria-current="page"' in default.text
+        assert "for your teams" in default.text
+        for team in TEAM_AGENT_TEAMS:  # the key's teams are ticked in the form
+            assert f'value="{team}" checked' in default.text
+        # The live refresh and "next" keep to the key's teams.
+        poll = re.search(r'hx-get="([^"]+)"', default.text)
+        assert poll and "scope" not in poll.group(1) and "team=" not in poll.group(1)
+        section = client.get(re.sub(r"[?&]v=\w+", "", html.unescape(poll.group(1))))
+        assert section.status_code == 200
+        assert [i for i, _ in queue_rows(section.text)] == mine_ids
+        nxt = client.get("/console/next")
+        assert nxt.headers["location"].split("?")[0] == f"/console/suggestions/{mine_ids[0]}"
+
+        # All teams, one click away; the scope survives the links and the refresh.
+        every = client.get("/console/queue", params={"scope": "all"})
+        assert [i for i, _ in queue_rows(every.text)] == everything_ids
+        assert 'id="scope-all" class="on" aria-current="page"' in every.text
+        assert "scope=all" in re.search(r'hx-get="([^"]+)"', every.text).group(1)  # type: ignore[union-attr]
+        # Teams picked in the form win over the key's teams.
+        picked = client.get("/console/queue", params={"team": "tech_support", "scope": "all"})
+        assert {t for _, t in queue_rows(picked.text)} <= {"tech_support"}
+        assert 'id="scope-picked"' in picked.text
+        # The form sends scope=all: no team ticked means every team, not the key's.
+        cleared = client.get("/console/queue", params={"scope": "all", "channel": ""})
+        assert len(queue_rows(cleared.text)) == len(everything_ids)
+
+    # A key without teams sees every team and no team switch.
+    with httpx.Client(
+        base_url=console.url, timeout=60, cookies={COOKIE: console.keys["agent"]}
+    ) as client:
+        plain = client.get("/console/queue")
+        assert [i for i, _ in queue_rows(plain.text)] == everything_ids
+        assert 'id="queue-scope"' not in plain.text
+
+
+def test_cookie_is_secure_behind_a_tls_terminating_proxy(console: Console) -> None:
+    """uvicorn runs with the proxy headers of THREADLINE_FORWARDED_ALLOW_IPS trusted (loopback
+    by default): a proxy on 127.0.0.1 that says https gets a `Secure` cookie."""
+    form = {"api_key": console.keys["agent"]}
+    proxied = {"Host": "support.example.com"}
+    with httpx.Client(base_url=console.url, timeout=60) as client:
+        plain = client.post("/console/login", data=form, headers=proxied)
+        assert plain.status_code == 303
+        assert "secure" not in plain.headers["set-cookie"].lower()  # http to a public name
+        tls = client.post(
+            "/console/login", data=form, headers={**proxied, "X-Forwarded-Proto": "https"}
+        )
+        assert tls.status_code == 303
+        cookie = tls.headers["set-cookie"].lower()
+        assert "; secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_proxy_headers_only_from_the_trusted_addresses(console: Console) -> None:
+    """The same uvicorn config, trusting one proxy address: another client's X-Forwarded-Proto
+    is ignored (it cannot make the app believe the request came over TLS)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.cli import server_config
+
+    settings = console.container.settings.model_copy(update={"forwarded_allow_ips": "192.0.2.10"})
+    config = server_config(create_app(console.container, start_workers=False), settings)
+    config.load()  # wraps the app in uvicorn's ProxyHeadersMiddleware, as `threadline api` does
+
+    def login(client_ip: str) -> str:
+        client = TestClient(
+            config.loaded_app,
+            base_url="http://support.example.com",
+            client=(client_ip, 40000),
+            follow_redirects=False,
+        )
+        response = client.post(
+            "/console/login",
+            data={"api_key": console.keys["agent"]},
+            headers={"X-Forwarded-Proto": "https"},
+        )
+        assert response.status_code == 303, response.text
+        return str(response.headers["set-cookie"]).lower()
+
+    assert "; secure" in login("192.0.2.10")
+    assert "secure" not in login("203.0.113.7")
