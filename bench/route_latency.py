@@ -6,7 +6,7 @@ language/sentiment/cue signals and rules are all in the measured path, against r
 `model.encode` of the same texts in the same process, interleaved so that both see the same
 machine load.
 
-    .venv/bin/python bench/route_latency.py [--write docs/benchmarks.md]
+    .venv/bin/python bench/route_latency.py [--model-dir DATA/models] [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -37,12 +38,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", type=Path)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-
+def measure(texts: list[str], rounds: int, model_dir: Path | None) -> dict[str, float | str]:
+    """Route latency and batch throughput against raw encoding, in one fresh data folder;
+    with `model_dir`, the newest trained intent model in it (else zero-shot)."""
+    import shutil
     import socket
     import threading
 
@@ -55,10 +54,10 @@ def main() -> int:
     from core.config import Settings
     from core.migrate import upgrade
 
-    texts = [m["text"] for m in json.loads(MESSAGES.read_text())][:200]
-    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None, data_dir=Path(tmp))  # type: ignore[call-arg]
+        if model_dir is not None:
+            shutil.copytree(model_dir, settings.models_dir)
         upgrade(settings.resolved_database_url)
         container = Container(settings)
         with container.session() as session:
@@ -80,7 +79,7 @@ def main() -> int:
             client.post("/v1/route", headers=headers, json={"text": "warm up"})
             api_ms: list[float] = []
             raw_ms: list[float] = []
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 for text in texts:
                     t0 = time.perf_counter()
                     model.embed([text])
@@ -92,7 +91,7 @@ def main() -> int:
             batch_api: list[float] = []
             batch_raw: list[float] = []
             chunks = [texts[i : i + 100] for i in range(0, len(texts), 100)]
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 for chunk in chunks:
                     t0 = time.perf_counter()
                     model.embed(chunk)
@@ -111,40 +110,76 @@ def main() -> int:
         server.should_exit = True
         thread.join(10)
         container.close()
-    m = machine()
-    p50_api, p99_api = statistics.median(api_ms), pct(api_ms, 0.99)
-    p50_raw, p99_raw = statistics.median(raw_ms), pct(raw_ms, 0.99)
-    thr_api, thr_raw = statistics.median(batch_api), statistics.median(batch_raw)
-    command = "python bench/route_latency.py" + (f" --write {args.write}" if args.write else "")
-    section = "\n".join(
-        [
-            START_MARK,
-            "## Routing latency (`bench/route_latency.py`)",
-            "",
-            f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, command `{command}`, "
-            f"{code_version()}.",
-            f"- Machine: {m['nproc']} cores, {m['cpu']}, {m['ram']}; torch {m['torch']}. Load "
-            f"average at start {' / '.join(f'{v:.2f}' for v in load_start)}, at end "
-            f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}.",
-            f"- {len(texts)} demo messages x {args.rounds} rounds, interleaved with raw encoding; "
-            f"intent model `{version}`; no sender (so no history or KB lookup); uvicorn on "
-            "127.0.0.1, keep-alive HTTP client in the same process.",
-            "",
-            "| | p50 (ms) | p99 (ms) |",
-            "|---|---:|---:|",
-            f"| `POST /v1/route`, one message | {p50_api:.1f} | {p99_api:.1f} |",
-            f"| raw `model.encode`, one message | {p50_raw:.1f} | {p99_raw:.1f} |",
-            f"| **ratio route / raw (target ≤ 1.3)** | **{p50_api / p50_raw:.2f}** | "
-            f"**{p99_api / p99_raw:.2f}** |",
-            "",
-            "| | messages/s |",
-            "|---|---:|",
-            f"| `POST /v1/route/batch`, 100 per call | {thr_api:.1f} |",
-            f"| raw `model.encode`, 100 per call | {thr_raw:.1f} |",
-            f"| **ratio batch / raw (target ≥ 0.85)** | **{thr_api / thr_raw:.2f}** |",
-            END_MARK,
-        ]
+    return {
+        "version": version,
+        "p50_api": statistics.median(api_ms),
+        "p99_api": pct(api_ms, 0.99),
+        "p50_raw": statistics.median(raw_ms),
+        "p99_raw": pct(raw_ms, 0.99),
+        "thr_api": statistics.median(batch_api),
+        "thr_raw": statistics.median(batch_raw),
+    }
+
+
+def table(r: dict[str, Any]) -> list[str]:
+    return [
+        f"Intent model `{r['version']}`:",
+        "",
+        "| | p50 (ms) | p99 (ms) |",
+        "|---|---:|---:|",
+        f"| `POST /v1/route`, one message | {r['p50_api']:.1f} | {r['p99_api']:.1f} |",
+        f"| raw `model.encode`, one message | {r['p50_raw']:.1f} | {r['p99_raw']:.1f} |",
+        f"| **ratio route / raw (target ≤ 1.3)** | **{r['p50_api'] / r['p50_raw']:.2f}** | "
+        f"**{r['p99_api'] / r['p99_raw']:.2f}** |",
+        "",
+        "| | messages/s |",
+        "|---|---:|",
+        f"| `POST /v1/route/batch`, 100 per call | {r['thr_api']:.1f} |",
+        f"| raw `model.encode`, 100 per call | {r['thr_raw']:.1f} |",
+        f"| **ratio batch / raw (target ≥ 0.85)** | **{r['thr_api'] / r['thr_raw']:.2f}** |",
+        "",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        help="a folder of trained intent models (a data folder's models/, e.g. made by "
+        "`threadline router train`): measured as well as zero-shot",
     )
+    args = parser.parse_args()
+
+    texts = [m["text"] for m in json.loads(MESSAGES.read_text())][:200]
+    load_start = os.getloadavg()
+    results = [measure(texts, args.rounds, None)]
+    if args.model_dir is not None:
+        results.append(measure(texts, args.rounds, args.model_dir))
+    m = machine()
+    command = (
+        "python bench/route_latency.py"
+        + (f" --model-dir {args.model_dir}" if args.model_dir else "")
+        + (f" --write {args.write}" if args.write else "")
+    )
+    lines = [
+        START_MARK,
+        "## Routing latency (`bench/route_latency.py`)",
+        "",
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, command `{command}`, {code_version()}.",
+        f"- Machine: {m['nproc']} cores, {m['cpu']}, {m['ram']}; torch {m['torch']}. Load "
+        f"average at start {' / '.join(f'{v:.2f}' for v in load_start)}, at end "
+        f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}.",
+        f"- {len(texts)} demo messages x {args.rounds} rounds, interleaved with raw encoding; "
+        "no sender (so no history or KB lookup); uvicorn on 127.0.0.1, keep-alive HTTP client "
+        "in the same process; each model in a fresh data folder.",
+        "",
+    ]
+    for r in results:
+        lines += table(r)
+    section = "\n".join(lines[:-1] + [END_MARK])
     print(section)
     if args.write:
         write_section(args.write, section + "\n", START_MARK, END_MARK)
