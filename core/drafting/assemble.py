@@ -1,5 +1,6 @@
 """Builds the `DraftContext` of processed messages: profile, conversation, prior contacts on
-any channel (history index), customer-facing KB passages, approved answers, triage."""
+any channel (history index: the customer's messages and the replies agents accepted or edited,
+marked `direction="outbound"`), customer-facing KB passages, approved answers, triage."""
 
 from __future__ import annotations
 
@@ -109,6 +110,19 @@ def build_context(
             exclude_ids=[item.message_id],
         )
         related = related_from_hits(ConversationRepository(session), hits, item.customer_id)
+        # the history holds the customer's messages and the replies agents approved
+        outbound = (
+            set(
+                session.scalars(
+                    select(Message.id).where(
+                        Message.id.in_([r.message_id for r in related]),
+                        Message.direction == "outbound",
+                    )
+                )
+            )
+            if related
+            else set()
+        )
         prior = tuple(
             PriorContact(
                 message_id=r.message_id,
@@ -118,6 +132,7 @@ def build_context(
                 reference=r.reference,
                 score=r.score,
                 same_conversation=r.conversation_id == item.conversation_id,
+                direction="outbound" if r.message_id in outbound else "inbound",
             )
             for r in related
         )

@@ -982,6 +982,8 @@ class GroundedComposer:
         for prior in context.prior_contacts:
             if prior.message_id == context.message_id or prior.score < self.min_prior_score:
                 continue
+            if prior.direction == "outbound":
+                continue  # our own reply is no contact of theirs to acknowledge
             prior_channel = canonical_channel(prior.channel)
             if prior_channel == channel or prior_channel not in _ACK_VERBS:
                 continue

@@ -49,6 +49,9 @@ class PriorContact:
     reference: str  # conversation reference, e.g. TL-7Q3K9
     score: float  # cosine similarity to the message being answered
     same_conversation: bool
+    # "outbound": a reply an agent approved (in the history since accept/edit), not a message
+    # of the customer; drafters may use what it said but never "you messaged us" about it
+    direction: Direction = "inbound"
 
 
 @dataclass(frozen=True)

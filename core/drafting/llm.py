@@ -218,6 +218,9 @@ class LLMDrafter:
                 f"{display_name(prior.channel)} on {prior.sent_at:%Y-%m-%d} "
                 f"(reference {prior.reference}): {masker(prior.text)}"
             )
+            reply = _our_reply(context, prior)
+            if reply is not None:  # what an agent answered then (accepted or edited)
+                prior_text += f"\nOur reply then: {masker(reply.text)}"
         turns = context.conversation[-MAX_TURNS:]
         conversation = (
             "\n".join(
@@ -431,9 +434,21 @@ def _prior_contact(context: DraftContext) -> PriorContact | None:
     others = [
         p
         for p in context.prior_contacts
-        if not p.same_conversation and p.channel != context.channel
+        if not p.same_conversation and p.channel != context.channel and p.direction == "inbound"
     ]
     return max(others, key=lambda p: p.score, default=None)
+
+
+def _our_reply(context: DraftContext, prior: PriorContact) -> PriorContact | None:
+    """The reply an agent sent after `prior` in its conversation (from the history), if any."""
+    replies = [
+        p
+        for p in context.prior_contacts
+        if p.direction == "outbound"
+        and p.reference == prior.reference
+        and p.sent_at >= prior.sent_at
+    ]
+    return min(replies, key=lambda p: (p.sent_at, p.message_id), default=None)
 
 
 def _customer_data(context: DraftContext) -> list[str]:

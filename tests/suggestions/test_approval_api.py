@@ -115,13 +115,23 @@ def test_invalid_transitions_are_clear_4xx(api: Api, kb: None) -> None:
 def test_edit_stores_distance_and_stats(api: Api, kb: None) -> None:
     one = ask(api, "How many days do I have to return my jacket?")["suggestion"]
     two = ask(api, "My parcel never arrived, what now?", external_id="m-2")["suggestion"]
-    ask(api, "Do you ship to Norway?", external_id="m-3")
+    three = ask(api, "Do you ship to Norway?", external_id="m-3")["suggestion"]
     new_text = one["draft_text"] + "\n\nP.S. Free return labels are in your account."
     edited = api.post(f"/v1/suggestions/{one['id']}/edit", role="agent", json={"text": new_text})
     assert edited.status_code == 200
     assert edited.json()["status"] == "edited"
     assert edited.json()["edit_distance"] == len(new_text) - len(one["draft_text"])
-    api.post(f"/v1/suggestions/{two['id']}/reject", role="agent", json={"reason": "not needed"})
+    rejected = api.post(
+        f"/v1/suggestions/{two['id']}/reject", role="agent", json={"reason": "  not needed "}
+    )
+    assert rejected.status_code == 200 and rejected.json()["reject_reason"] == "not needed"
+    # the rejection is a timeline event of the customer, with the reason
+    timeline = api.get(f"/v1/customers/{rejected.json()['customer_id']}/timeline", role="agent")
+    events = [i for i in timeline.json()["items"] if i.get("kind") == "suggestion.rejected"]
+    assert len(events) == 1
+    assert events[0]["data"]["suggestion_id"] == two["id"]
+    assert events[0]["data"]["message_id"] == two["message_id"]
+    assert events[0]["data"]["reason"] == "not needed"
     stats = api.get("/v1/suggestions/stats", role="agent").json()
     overall = stats["overall"]
     assert (overall["total"], overall["pending"], overall["edited"], overall["rejected"]) == (
@@ -134,6 +144,23 @@ def test_edit_stores_distance_and_stats(api: Api, kb: None) -> None:
     assert overall["mean_edit_distance"] == edited.json()["edit_distance"]
     assert [r["key"] for r in stats["by_drafter"]] == ["composer"]
     assert sum(r["total"] for r in stats["by_team"]) == 3
+    # by intent: each suggestion counted under its own intent, with its own outcome
+    expected: dict[str | None, dict[str, int]] = {}
+    for suggestion, outcome in ((one, "edited"), (two, "rejected"), (three, "pending")):
+        row = expected.setdefault(suggestion["intent"], {"total": 0})
+        row["total"] += 1
+        row[outcome] = row.get(outcome, 0) + 1
+    by_intent = {r["key"]: r for r in stats["by_intent"]}
+    assert set(by_intent) == set(expected)
+    for intent, want in expected.items():
+        got = by_intent[intent]
+        assert got["total"] == want["total"]
+        for outcome in ("edited", "rejected", "pending", "accepted"):
+            assert got[outcome] == want.get(outcome, 0), (intent, outcome, got)
+    edited_row = by_intent[one["intent"]]
+    assert edited_row["mean_edit_distance"] == edited.json()["edit_distance"]
+    decided = edited_row["edited"] + edited_row["rejected"]
+    assert edited_row["edit_rate"] == round(edited_row["edited"] / decided, 4)
     pending = api.get("/v1/suggestions", role="agent", params={"status": "pending"}).json()
     assert pending["total"] == 1 and pending["items"][0]["status"] == "pending"
     assert api.get("/v1/suggestions", role="agent", params={"status": "bogus"}).status_code == 422
