@@ -60,7 +60,9 @@ def ranking_scores(ranks: Sequence[int | None]) -> RankingScores:
 #   (core.drafting.facts canonical values), else 0.
 # - fact_recall: variants whose answer states every expected fact.
 # - fact_agreement: 1 when the fact sets are identical AND contain every expected fact
-#   (the answers may state more, e.g. the article link), else 0.
+#   (the answers may state more), else 0. Facts are those of the answer without its link
+#   line to the cited article (`answer_text(..., link=False)`): which article is cited is
+#   what citation_agreement measures (a German customer gets the German article's link).
 # - semantic_agreement / semantic_agreement_min: mean and minimum pairwise cosine of the
 #   answer parts (greeting, acknowledgement, sign-off removed) of the cluster's drafts.
 # - faithfulness: drafts with no fact missing from their cited sources and the customer's data.
@@ -169,19 +171,28 @@ _TEMPLATE_SENTENCES = (
     re.compile(r"^Please send us a direct message\b", re.I),
     re.compile(r"^DM us your order details\b", re.I),
 )
+# The pointer to the cited article ("You can find the details here: URL", "Details: URL" on
+# SMS, or the bare URL): which article is cited is what the citation metrics measure.
+_LINK_LINES = (
+    re.compile(r"^(?:You can find the details here:|Details:)\s*\S+$", re.I),
+    re.compile(r"^(?:https?://|www\.)\S+$", re.I),
+)
 _SIGN_OFF = re.compile(
     r"(?:\n\s*(?:kind|best|warm)?\s*regards,?[\s\S]*$)|(?:\s+-(?:\s+[^\n.!?]{1,80})?\s*$)", re.I
 )
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])|\n+")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(]|https?://|www\.)|\n+")
 
 
-def answer_text(draft: str) -> str:
+def answer_text(draft: str, *, link: bool = True) -> str:
     """The answer of a reply, without greeting, acknowledgement of a prior contact, call
-    follow-up, DM invitation and sign-off (those differ by channel and person by design)."""
+    follow-up, DM invitation and sign-off (those differ by channel and person by design);
+    with `link=False` also without the line linking the cited article (what the fact
+    metrics compare: the article itself is compared by the citation metrics)."""
     text = _SIGN_OFF.sub("", draft.strip())
     text = _GREETING.sub("", text, count=1)
     sentences = [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
-    kept = [s for s in sentences if not any(p.search(s) for p in _TEMPLATE_SENTENCES)]
+    drop = _TEMPLATE_SENTENCES if link else (*_TEMPLATE_SENTENCES, *_LINK_LINES)
+    kept = [s for s in sentences if not any(p.search(s) for p in drop)]
     return " ".join(kept).strip()
 
 

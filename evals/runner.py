@@ -475,7 +475,7 @@ def outcome_of(
         cited_chunks=row["cited_chunks"],
         cited_documents=row["cited_documents"],
         retrieved_documents=row["retrieved"],
-        facts=fact_values(answer),
+        facts=fact_values(answer_text(draft, link=False)) if draft else [],
         unsupported=unsupported,
         prior_channels=prior_channels,
         personalized=personalized,

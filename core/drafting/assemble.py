@@ -150,6 +150,7 @@ def build_context(
             url=h.url,
             kb_version=h.kb_version,
             score=h.dense_score or 0.0,
+            heading=" > ".join(h.heading_path),
         )
         for h in found.hits
     )

@@ -8,11 +8,18 @@ How a draft is put together:
 2. an acknowledgement of a recent contact on another channel ("I can see you messaged us on
    Facebook yesterday about your order 1234 — let's pick up from there.");
 3. the answer: an approved answer for the same intent when one is near-identical
-   (consistency first), otherwise up to `max_sentences` KB sentences picked lexically;
+   (consistency first), otherwise the key sentences of the KB section that answers the
+   question. The section is found from the question (the best-supported article, then its
+   best-matching section: lexical match, heading and retrieval score); what is said is chosen
+   from the section alone, not from the question's wording: its first sentence that states a
+   fact (a duration, amount, address...), with the section's lead sentence when there is
+   room. So every paraphrase, on every channel, that lands on the same section states the
+   same facts, and knowledge managers steer the answer by writing sections answer-first;
 4. the next step (the article link) and the sign-off.
-Without KB support, or when triage abstained, the draft asks a clarifying question and is
-marked `needs_human`. Customer text is never copied into a reply, except an order or
-reference number in the acknowledgement.
+Without KB support the draft asks a clarifying question and is marked `needs_human`; when
+triage abstained (or is unsure) the KB answer is still drafted if a passage is clearly on
+topic, but the draft is marked `needs_human` for the routing. Customer text is never copied
+into a reply, except an order or reference number in the acknowledgement.
 """
 
 from __future__ import annotations
@@ -41,12 +48,18 @@ from core.drafting.style import ChannelStyle, canonical_channel, is_public_post,
 # passage must also reach a share of the best passage's score.
 DEFAULT_MIN_PASSAGE_SCORE = 0.3
 RELATIVE_PASSAGE_FLOOR = 0.6
+# A passage this close to the message answers it even when triage abstained (the draft is
+# still marked needs_human, for the routing).
+STRONG_PASSAGE_SCORE = 0.5
 MAX_PASSAGES = 5
+# The answer part of a reply (its key sentences): short enough that an SMS (320 characters)
+# holds it with the greeting, a short acknowledgement and the article link.
+BODY_BUDGET = 190
+_KEY_FACT_SENTENCES = 1  # fact-stating sentences of a section that make its answer
+_DENSE_WEIGHT = 5.0  # a section's retrieval score, added to its best sentence's score
 _RANK_WEIGHTS = (1.0, 0.9, 0.8, 0.72, 0.65)  # by passage score, best first
 _OTHER_ARTICLE_WEIGHT = 0.8  # passages of an article other than the best-supported one
 _SUPPORT_SHARE = 0.3  # an article's support: its best passage + this share of the others
-_MIN_SHARE_OF_BEST = 0.5  # a second or third sentence must score this share of the best one
-_OTHER_ARTICLE_SHARE = 0.8  # …and this share when it comes from another article
 _FACT_BONUS = 0.15
 _TYPE_BONUS = 0.6  # the sentence gives what the question asks for (a duration, a price, steps)
 _COVERAGE_WEIGHT = 1.0  # share of the question's (IDF-weighted) words the sentence speaks to
@@ -640,12 +653,13 @@ _QUERY_SYNONYMS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         ),
         (r"\blog\s?in\b|\blogin\b|\bsign\s?in\b", "sign"),
         (r"\bpackage\b", "parcel"),
+        (r"\bfl(?:y|ying|ight|ights|ew)\b|\bairlines?\b|\bcarry-?on\b|hand\s+luggage", "plane"),
+        (r"\bswap\b|\bexchange\b|another\s+size|different\s+size", "exchange"),
     )
 )
 _EXAMPLE_LEAD = re.compile(r"\b(?:examples?|such\s+as|e\.g\.|for\s+instance|like)\b", re.I)
 _MAX_LIST_CHARS = 360
 _MAX_LIST_ITEMS = 6
-_DUPLICATE_JACCARD = 0.5
 
 
 def _question_types(question: str) -> frozenset[str]:
@@ -692,9 +706,44 @@ def _passage_weights(passages: Sequence[Passage]) -> list[float]:
     return out
 
 
-def _similar(a: set[str], b: set[str]) -> bool:
-    """Near-duplicate sentences (two articles saying the same thing)."""
-    return bool(a and b) and len(a & b) / len(a | b) >= _DUPLICATE_JACCARD
+# "(for example NW-20417)", "(e.g. the barcode is rejected)": an example is not the answer,
+# and an example order number reads like a customer's own in a reply.
+_EXAMPLE_PAREN = re.compile(
+    r"\s*\((?:e\.g\.|for example|for instance|z\.\s?B\.|par exemple|p\.\s?ex\.|por ejemplo)"
+    r"[^()]*\)",
+    re.IGNORECASE,
+)
+
+
+def _unsafe_in_public(text: str) -> bool:
+    """Personal data or an order/reference number: never in a public reply."""
+    return bool(
+        personal_data(text)
+        or _CODE_REF.search(text)
+        or _HASH_REF.search(text)
+        or _ORDER_REF.search(text)
+    )
+
+
+def _passage_text(passage: Passage) -> str:
+    """A chunk's text under its section heading (the heading says what the section is about;
+    the chunker keeps it apart from the text)."""
+    heading = passage.heading.split(" > ")[-1].strip()
+    if heading and not passage.text.lstrip().startswith("#"):
+        return f"## {heading}\n\n{passage.text}"
+    return passage.text
+
+
+def _best_article(passages: Sequence[Passage]) -> str:
+    """The document most of the retrieved passages come from, weighted by their scores."""
+    support: dict[str, list[float]] = {}
+    for p in passages:
+        support.setdefault(p.document_id, []).append(p.score)
+    strength = {
+        doc: max(scores) + _SUPPORT_SHARE * (sum(scores) - max(scores))
+        for doc, scores in support.items()
+    }
+    return min(strength, key=lambda d: (-strength[d], d))
 
 
 def _join_items(items: Sequence[str], conjunction: str) -> str:
@@ -833,6 +882,7 @@ class GroundedComposer:
         approved_min_similarity: float = 0.9,
         max_sentences: int = 3,
         min_confidence: float = 0.35,
+        strong_passage_score: float = STRONG_PASSAGE_SCORE,
         offers: Mapping[str, Sequence[str]] | None = None,
         company_name: str | None = None,
     ) -> None:
@@ -842,6 +892,7 @@ class GroundedComposer:
         self.approved_min_similarity = approved_min_similarity
         self.max_sentences = max(1, max_sentences)
         self.min_confidence = min_confidence
+        self.strong_passage_score = strong_passage_score
         self.offers = {k: tuple(v) for k, v in (offers or default_offers()).items()}
         self.company_name = company_name
         self._offer_patterns: dict[str, re.Pattern[str]] = {}
@@ -895,17 +946,26 @@ class GroundedComposer:
 
         label, confidence = _intent(context.triage)
         answer: _Answer | None = None
+        unsure = False
         if bool(context.triage.get("abstained")):
             reasons.append("triage abstained: check what the customer needs and the team")
             flags.append("abstained")
+            unsure = True
         elif confidence is not None and confidence < self.min_confidence:
             reasons.append(
                 f"intent confidence {confidence:.2f} is below {self.min_confidence:.2f}: "
                 "check the intent"
             )
             flags.append("low_confidence")
+            unsure = True
+        if unsure:
+            # The router is unsure but the KB is not: the answer the KB gives is the same
+            # whoever routes the message, so it is drafted (still for an agent to check).
+            needs_human = True
+            if self._strongly_supported(context.passages):
+                answer = self._from_passages(context, style.public)
         else:
-            answer = self._approved(context, label) or self._from_passages(context)
+            answer = self._approved(context, label) or self._from_passages(context, style.public)
             if answer is None:
                 reasons.append("no KB article supports an answer: check the KB and answer yourself")
                 flags.append("no_kb_support")
@@ -978,11 +1038,9 @@ class GroundedComposer:
     def _acknowledgement(self, context: DraftContext) -> tuple[str | None, str | None]:
         channel = canonical_channel(context.channel)
         best: PriorContact | None = None
-        best_key: tuple[datetime, float, str] | None = None
+        best_key: tuple[bool, datetime, float, str] | None = None
         for prior in context.prior_contacts:
-            if prior.message_id == context.message_id or prior.score < self.min_prior_score:
-                continue
-            if prior.direction == "outbound":
+            if prior.message_id == context.message_id or prior.direction == "outbound":
                 continue  # our own reply is no contact of theirs to acknowledge
             prior_channel = canonical_channel(prior.channel)
             if prior_channel == channel or prior_channel not in _ACK_VERBS:
@@ -991,7 +1049,8 @@ class GroundedComposer:
             age = context.now - sent
             if age < timedelta(0) or age > self.acknowledge_window:
                 continue
-            key = (sent, prior.score, prior.message_id)
+            related = prior.same_conversation or prior.score >= self.min_prior_score
+            key = (related, sent, prior.score, prior.message_id)
             if best_key is None or key > best_key:
                 best, best_key = prior, key
         if best is None:
@@ -1000,7 +1059,13 @@ class GroundedComposer:
         verb = _ACK_VERBS[canonical_channel(best.channel)]
         topic = topic_of(best.text)
         about = f" about {topic}" if topic else ""
-        return f"I can see you {verb} {when}{about} — let's pick up from there.", best.message_id
+        if best.same_conversation or best.score >= self.min_prior_score:
+            # the same matter, continued on another channel
+            return (
+                f"I can see you {verb} {when}{about} — let's pick up from there.",
+                best.message_id,
+            )
+        return f"I can see you also {verb} {when}{about}.", best.message_id
 
     @staticmethod
     def _holding(style: ChannelStyle, answer: _Answer | None) -> str:
@@ -1051,6 +1116,10 @@ class GroundedComposer:
         )
         return _Answer(tuple(sentences), tuple(best.chunk_ids), url, best.id, dropped)
 
+    def _strongly_supported(self, passages: Sequence[Passage]) -> bool:
+        """Whether the best passage is clearly on topic (answerable without a sure triage)."""
+        return bool(passages) and max(p.score for p in passages) >= self.strong_passage_score
+
     def _supported(self, passages: Sequence[Passage]) -> list[Passage]:
         ranked = sorted(passages, key=lambda p: (-p.score, p.chunk_id))
         if not ranked:
@@ -1058,7 +1127,7 @@ class GroundedComposer:
         floor = max(self.min_passage_score, ranked[0].score * RELATIVE_PASSAGE_FLOOR)
         return [p for p in ranked if p.score >= floor][:MAX_PASSAGES]
 
-    def _from_passages(self, context: DraftContext) -> _Answer | None:
+    def _from_passages(self, context: DraftContext, public: bool = False) -> _Answer | None:
         passages = self._supported(context.passages)
         if not passages:
             return None
@@ -1076,8 +1145,8 @@ class GroundedComposer:
         pool: list[tuple[int, int, _Sentence, _Features]] = []
         for rank, passage in enumerate(passages):
             skip_units: set[int] = set()
-            features = _sentence_features(passage.text)
-            for index, sentence in enumerate(_passage_sentences(passage.text)):
+            features = _sentence_features(_passage_text(passage))
+            for index, sentence in enumerate(_passage_sentences(_passage_text(passage))):
                 if declined and (
                     sentence.unit in skip_units
                     or any(
@@ -1110,7 +1179,8 @@ class GroundedComposer:
         for rank, index, sentence, f in pool:
             overlap = sorted(f.words & query)
             lead_overlap = sorted((f.lead_words & query).difference(overlap))
-            if all(t.isdigit() for t in [*overlap, *lead_overlap]):
+            heading_overlap = sorted(f.heading_words & query)
+            if all(t.isdigit() for t in [*overlap, *lead_overlap, *heading_overlap]):
                 continue
             lexical = sum(idf(t) for t in overlap) / f.words_norm
             if lead_overlap:
@@ -1129,59 +1199,108 @@ class GroundedComposer:
             if index == 0:
                 score += _POSITION_BONUS * weights[rank]  # a section's first sentence leads
             scored.append((score, rank, index, sentence))
+        article = _best_article(passages)
+        language = str(context.triage.get("language") or "en")
+        if not scored and language != "en":
+            # a question in another language than the stemmer's (German compounds share no
+            # word with the article): the best passage of the best-supported article is where
+            # the answer is
+            first = next(r for r, p in enumerate(passages) if p.document_id == article)
+            scored = [(0.0, r, i, s) for r, i, s, _ in pool if r == first][:1]
+            if not scored:
+                return None
         if not scored:
             return None
         scored.sort(key=lambda s: (-s[0], s[1], s[2]))
-        best_score = scored[0][0]
-        picked: list[tuple[float, int, int, _Sentence]] = []
-        seen_lists: set[tuple[int, int]] = set()
-        seen_texts: set[str] = set()
+        # The article is the one the retrieved passages support most (several on-topic
+        # chunks of one article agree); a stray sentence of another article that happens to
+        # share a word with the question ("jacket") does not pull the answer away.
+        scored = [e for e in scored if passages[e[1]].document_id == article] or scored
+        # The best sentence only says *where* the answer is: its section. What the answer
+        # says is that section's key sentences, chosen without looking at the wording of the
+        # question, so that every paraphrase that lands on the section gets the same facts.
+        best_in: dict[int, tuple[float, int, int, _Sentence]] = {}
         for entry in scored:
-            if len(picked) >= self.max_sentences or entry[0] < best_score * _MIN_SHARE_OF_BEST:
-                break
-            _, rank, _, sentence = entry
-            if (
-                picked
-                and passages[rank].document_id != passages[picked[0][1]].document_id
-                and entry[0] < best_score * _OTHER_ARTICLE_SHARE
-            ):
-                continue  # another article only when it is nearly as good
-            key = sentence.text.lower()
-            words = set(_tokens(sentence.text))
-            if key in seen_texts or any(_similar(words, set(_tokens(p[3].text))) for p in picked):
-                continue  # said already, in other words
-            if sentence.list_id >= 0 and sentence.lead:
-                if (rank, sentence.list_id) in seen_lists:
-                    continue  # the list is said once, with all its items
-                seen_lists.add((rank, sentence.list_id))
-            seen_texts.add(key)
-            picked.append(entry)
-        # the best sentence first, the others in the order of the article
-        ordered = [picked[0], *sorted(picked[1:], key=lambda s: (s[1], s[2]))]
-        texts: list[str] = []
-        for _, rank, _, sentence in ordered:
+            best_in.setdefault(entry[1], entry)
+        _, rank, index, _ = min(
+            best_in.values(),
+            key=lambda e: (-(e[0] + _DENSE_WEIGHT * passages[e[1]].score), e[1], e[2]),
+        )
+        allowed = {(r, i) for r, i, _, _ in pool}
+        texts = self._key_sentences(passages[rank], rank, index, allowed, public)
+        if not texts:
+            return None
+        passage = passages[rank]
+        url = passage.url or next(
+            (p.url for p in passages if p.document_id == passage.document_id and p.url), None
+        )
+        return _Answer(tuple(texts), (passage.chunk_id,), url, None, dropped)
+
+    def _key_sentences(
+        self,
+        passage: Passage,
+        rank: int,
+        anchor: int,
+        allowed: set[tuple[int, int]],
+        public: bool = False,
+    ) -> list[str]:
+        """The answer a section gives, whoever asks: its first `_KEY_FACT_SENTENCES`
+        sentences that state a fact (a number, amount, duration, address), and its lead
+        sentence in front when it fits within `max_sentences` and `BODY_BUDGET` characters
+        (short enough for an SMS with its link). A section without facts answers with its
+        lead sentence."""
+        sentences = _passage_sentences(_passage_text(passage))
+        heading = sentences[anchor].heading
+        first = anchor
+        while first > 0 and sentences[first - 1].heading == heading:
+            first -= 1
+        last = anchor
+        while last + 1 < len(sentences) and sentences[last + 1].heading == heading:
+            last += 1
+        candidates: list[tuple[str, bool]] = []  # (text, states a fact), in article order
+        seen_lists: set[int] = set()
+        for index in range(first, last + 1):
+            sentence = sentences[index]
+            if (rank, index) not in allowed:
+                continue
+            if not sentence.clause and not sentence.lead and len(sentence.text.split()) < 6:
+                continue  # "Gift cards." says nothing on its own
             text = sentence.text
             if sentence.list_id >= 0 and sentence.lead:
+                if sentence.list_id in seen_lists:
+                    continue
+                seen_lists.add(sentence.list_id)
                 items = [
                     s
-                    for s in _passage_sentences(passages[rank].text)
-                    if s.list_id == sentence.list_id
+                    for i, s in enumerate(sentences)
+                    if s.list_id == sentence.list_id and (rank, i) in allowed
                 ]
-                chosen = [
-                    e[3]
-                    for e in scored
-                    if e[1] == rank
-                    and e[3].list_id == sentence.list_id
-                    and e[0] >= best_score * _MIN_SHARE_OF_BEST
-                ]
-                chosen.sort(key=lambda s: s.unit)
-                text = _render_list(sentence.lead, items, chosen)
-            if text and text not in texts:
-                texts.append(text)
-        used_ranks = sorted({s[1] for s in picked})
-        chunk_ids = tuple(passages[r].chunk_id for r in used_ranks)
-        url = next((passages[r].url for r in [picked[0][1], *used_ranks] if passages[r].url), None)
-        return _Answer(tuple(texts), chunk_ids, url, None, dropped)
+                text = _render_list(sentence.lead, items, items)
+            text = _EXAMPLE_PAREN.sub("", text)
+            if public and _unsafe_in_public(text):
+                continue  # a public reply would have to drop it: the next one answers
+            if text and all(text != t for t, _ in candidates):
+                candidates.append((text, bool(extract_facts(text))))
+        if not candidates:
+            return []
+        # the facts first (in the article's order), as many as fit; the section's lead
+        # sentence in front when there is room for it
+        chosen: list[str] = []
+        total = 0
+        for text, fact in candidates:
+            if not fact or len(chosen) >= _KEY_FACT_SENTENCES:
+                continue
+            if chosen and total + 1 + len(text) > BODY_BUDGET:
+                continue
+            chosen.append(text)
+            total += len(text) + (1 if total else 0)
+        lead = candidates[0][0]
+        if not chosen:
+            return [lead]
+        if lead not in chosen and len(chosen) < self.max_sentences:
+            if total + 1 + len(lead) <= BODY_BUDGET:
+                chosen.insert(0, lead)
+        return [t for t, _ in candidates if t in chosen]
 
     # -- guardrails ---------------------------------------------------------------------------
 
@@ -1212,20 +1331,42 @@ class GroundedComposer:
         return kept, safe_link, len(kept) != len(body) or safe_link != link
 
     def _fit(self, style: ChannelStyle, parts: _Parts, answered: bool) -> tuple[_Parts, bool]:
-        """Shorten to `style.max_chars` without cutting a sentence: fewer sentences, then the
-        link instead of the text, then no acknowledgement, then no sign-off."""
+        """Shorten to `style.max_chars` without cutting a sentence. The answer is the last
+        thing to go (it must be the same on every channel): first a shorter acknowledgement,
+        DM invitation and greeting, no sign-off, then fewer sentences, then the link instead
+        of the text, then no acknowledgement at all."""
         limit = style.max_chars
         assert limit is not None
         if len(parts.render(style)) <= limit:
             return parts, False
+        short = parts.replace(
+            ack=_short_ack(parts.ack) if parts.ack else None,
+            closing=[_SHORT_INVITE if c == style.invite_dm else c for c in parts.closing],
+        )
+        trimmed = [
+            short,
+            short.replace(sign_off=None),
+            short.replace(sign_off=None, greeting=style.greeting_no_name),
+            short.replace(sign_off=None, greeting=""),
+        ]
+        if parts.link and _URL_IN_TEXT.search(parts.link):
+            bare = _URL_IN_TEXT.search(parts.link)
+            assert bare is not None
+            trimmed.append(trimmed[-1].replace(link=bare.group(0)))  # the link alone
+        last = trimmed[-1]
         body = parts.body
-        candidates = [parts.replace(body=body[:keep]) for keep in range(len(body) - 1, 0, -1)]
+        candidates = [*trimmed]
+        # fewer sentences: those that state no fact go first, then from the end
+        order = sorted(range(len(body)), key=lambda i: (bool(extract_facts(body[i])), -i))
+        for drop in range(1, len(body)):
+            gone = set(order[:drop])
+            candidates.append(last.replace(body=[b for i, b in enumerate(body) if i not in gone]))
         if parts.link:
-            candidates.append(parts.replace(body=[]))  # the link instead of the text
-        last = candidates[-1] if candidates else parts
+            # the link instead of the text (worded as on any SMS)
+            candidates.append(short.replace(body=[], sign_off=None))
+            candidates.append(short.replace(body=[], sign_off=None, greeting=""))
+        last = candidates[-1]
         candidates.append(last.replace(ack=None))
-        candidates.append(last.replace(ack=None, sign_off=None))
-        candidates.append(last.replace(ack=None, sign_off=None, greeting=style.greeting_no_name))
         for candidate in candidates:
             if len(candidate.render(style)) <= limit:
                 return candidate, True
@@ -1236,6 +1377,16 @@ class GroundedComposer:
         if len(minimal.render(style)) > limit:
             minimal = minimal.replace(greeting="")
         return minimal, True
+
+
+_SHORT_INVITE = "DM us your order details and we'll take it from there."
+_ACK_TAIL = re.compile(r"(?:\s+about\s[^—]*?)?(?:\s+—\s+let's pick up from there)?\.$")
+
+
+def _short_ack(ack: str) -> str:
+    """ "I can see you messaged us on Facebook yesterday about a return — let's pick up from
+    there." → "I can see you messaged us on Facebook yesterday." (an SMS has no room)."""
+    return _ACK_TAIL.sub(".", ack, count=1)
 
 
 @dataclass(frozen=True)

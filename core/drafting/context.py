@@ -65,6 +65,7 @@ class Passage:
     url: str | None
     kb_version: int  # KB version the chunk came from
     score: float
+    heading: str = ""  # the section the chunk is ("Step 2: Get your label"), "" if none
 
 
 @dataclass(frozen=True)
