@@ -38,7 +38,7 @@ import yaml
 from core.drafting.context import ApprovedAnswer, Draft, DraftContext, Passage, PriorContact
 from core.drafting.facts import extract_facts
 from core.drafting.injection import message_signals
-from core.drafting.pii import personal_data
+from core.drafting.pii import mask, personal_data
 from core.drafting.style import ChannelStyle, canonical_channel, is_public_post, style_for
 
 # --- configuration ------------------------------------------------------------------------
@@ -56,7 +56,7 @@ MAX_PASSAGES = 5
 # holds it with the greeting, a short acknowledgement and the article link.
 BODY_BUDGET = 190
 _KEY_FACT_SENTENCES = 1  # fact-stating sentences of a section that make its answer
-_DENSE_WEIGHT = 5.0  # a section's retrieval score, added to its best sentence's score
+_DENSE_WEIGHT = 2.5  # a section's retrieval score, added to its best sentence's score
 _RANK_WEIGHTS = (1.0, 0.9, 0.8, 0.72, 0.65)  # by passage score, best first
 _OTHER_ARTICLE_WEIGHT = 0.8  # passages of an article other than the best-supported one
 _SUPPORT_SHARE = 0.3  # an article's support: its best passage + this share of the others
@@ -715,10 +715,28 @@ _EXAMPLE_PAREN = re.compile(
 )
 
 
-def _unsafe_in_public(text: str) -> bool:
-    """Personal data or an order/reference number: never in a public reply."""
+def _unpublished_personal_data(text: str, context: DraftContext) -> list[str]:
+    """Personal data in `text` that the company does not publish itself: an address or number
+    that is in the customer-facing KB passages of the draft (the help center prints
+    security@… and its phone line) is public, unless it carries a word of the customer's
+    name."""
+    found = personal_data(text)
+    if not found:
+        return []
+    published = " ".join(p.text for p in context.passages).lower()
+    names = [w.lower() for w in (context.customer.name or "").split() if len(w) > 1]
+    masked = mask(text)
+    for original in masked.mapping.values():
+        value = original.lower()
+        if value not in published or any(n in value for n in names):
+            return found
+    return []
+
+
+def _unsafe_in_public(text: str, context: DraftContext) -> bool:
+    """Unpublished personal data or an order/reference number: never in a public reply."""
     return bool(
-        personal_data(text)
+        _unpublished_personal_data(text, context)
         or _CODE_REF.search(text)
         or _HASH_REF.search(text)
         or _ORDER_REF.search(text)
@@ -1007,7 +1025,7 @@ class GroundedComposer:
             if not parts.body and answer is not None and not parts.link:
                 needs_human = True
         text = parts.render(style)
-        if style.public and personal_data(text):
+        if style.public and _unpublished_personal_data(text, context):
             parts = _Parts(style.greeting_no_name, None, None, [], None, closing, None)
             text = parts.render(style)
             if "personal_data_removed" not in flags:
@@ -1227,7 +1245,9 @@ class GroundedComposer:
             key=lambda e: (-(e[0] + _DENSE_WEIGHT * passages[e[1]].score), e[1], e[2]),
         )
         allowed = {(r, i) for r, i, _, _ in pool}
-        texts = self._key_sentences(passages[rank], rank, index, allowed, public)
+        texts = self._key_sentences(
+            passages[rank], rank, index, allowed, context if public else None
+        )
         if not texts:
             return None
         passage = passages[rank]
@@ -1242,7 +1262,7 @@ class GroundedComposer:
         rank: int,
         anchor: int,
         allowed: set[tuple[int, int]],
-        public: bool = False,
+        public: DraftContext | None = None,
     ) -> list[str]:
         """The answer a section gives, whoever asks: its first `_KEY_FACT_SENTENCES`
         sentences that state a fact (a number, amount, duration, address), and its lead
@@ -1277,7 +1297,7 @@ class GroundedComposer:
                 ]
                 text = _render_list(sentence.lead, items, items)
             text = _EXAMPLE_PAREN.sub("", text)
-            if public and _unsafe_in_public(text):
+            if public is not None and _unsafe_in_public(text, public):
                 continue  # a public reply would have to drop it: the next one answers
             if text and all(text != t for t, _ in candidates):
                 candidates.append((text, bool(extract_facts(text))))
@@ -1318,13 +1338,7 @@ class GroundedComposer:
         )
 
         def unsafe(s: str) -> bool:
-            return bool(
-                personal_data(s)
-                or _CODE_REF.search(s)
-                or _HASH_REF.search(s)
-                or _ORDER_REF.search(s)
-                or (name_re and name_re.search(s))
-            )
+            return bool(_unsafe_in_public(s, context) or (name_re and name_re.search(s)))
 
         kept = [s for s in body if not unsafe(s)]
         safe_link = link if link and not unsafe(link) else None
