@@ -57,6 +57,8 @@ bench: install
 	$(PY) bench/retrieval.py --write docs/benchmarks.md
 	$(PY) bench/route_latency.py --write docs/benchmarks.md
 	$(PY) bench/routing.py --write docs/benchmarks.md
+	$(PY) bench/drafting.py --local-llm --write docs/benchmarks.md
+	$(PY) bench/evals.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
