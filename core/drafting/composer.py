@@ -56,7 +56,9 @@ MAX_PASSAGES = 5
 # holds it with the greeting, a short acknowledgement and the article link.
 BODY_BUDGET = 190
 _KEY_FACT_SENTENCES = 1  # fact-stating sentences of a section that make its answer
-_DENSE_WEIGHT = 2.5  # a section's retrieval score, added to its best sentence's score
+_DENSE_WEIGHT = 2.5
+_INTENT_TITLE_BONUS = 0.3  # an article whose title names the triaged intent
+_INTENT_TITLE_CONFIDENCE = 0.7  # a section's retrieval score, added to its best sentence's score
 _RANK_WEIGHTS = (1.0, 0.9, 0.8, 0.72, 0.65)  # by passage score, best first
 _OTHER_ARTICLE_WEIGHT = 0.8  # passages of an article other than the best-supported one
 _SUPPORT_SHARE = 0.3  # an article's support: its best passage + this share of the others
@@ -752,13 +754,36 @@ def _passage_text(passage: Passage) -> str:
     return passage.text
 
 
-def _best_article(passages: Sequence[Passage]) -> str:
-    """The document most of the retrieved passages come from, weighted by their scores."""
+# Words of an intent label that say nothing about which article answers it.
+_GENERIC_INTENT_WORDS = frozenset(
+    _stem(w) for w in "order item request problem question status issue other general".split()
+)
+
+
+def _intent_words(triage: Mapping[str, Any]) -> frozenset[str]:
+    """The telling words of the triaged intent ("bulk_order" → {"bulk"}), when triage is
+    sure of it: the question's topic, whatever its wording."""
+    if triage.get("abstained"):
+        return frozenset()
+    label, confidence = _intent(triage)
+    if not label or (confidence is not None and confidence < _INTENT_TITLE_CONFIDENCE):
+        return frozenset()
+    return frozenset(_tokens(label.replace("_", " "))) - _GENERIC_INTENT_WORDS
+
+
+def _best_article(passages: Sequence[Passage], intent: frozenset[str] = frozenset()) -> str:
+    """The document most of the retrieved passages come from, weighted by their scores, and
+    by whether its title names the triaged intent (a question about a bulk order of
+    headlamps is about bulk orders, not headlamps)."""
     support: dict[str, list[float]] = {}
+    titles: dict[str, str] = {}
     for p in passages:
         support.setdefault(p.document_id, []).append(p.score)
+        titles.setdefault(p.document_id, p.title)
     strength = {
-        doc: max(scores) + _SUPPORT_SHARE * (sum(scores) - max(scores))
+        doc: max(scores)
+        + _SUPPORT_SHARE * (sum(scores) - max(scores))
+        + (_INTENT_TITLE_BONUS if intent & set(_tokens(titles[doc])) else 0.0)
         for doc, scores in support.items()
     }
     return min(strength, key=lambda d: (-strength[d], d))
@@ -1217,7 +1242,7 @@ class GroundedComposer:
             if index == 0:
                 score += _POSITION_BONUS * weights[rank]  # a section's first sentence leads
             scored.append((score, rank, index, sentence))
-        article = _best_article(passages)
+        article = _best_article(passages, _intent_words(context.triage))
         language = str(context.triage.get("language") or "en")
         if not scored and language != "en":
             # a question in another language than the stemmer's (German compounds share no
