@@ -486,6 +486,7 @@ def chunk(rel: str, section: str, score: float) -> Passage:
         whole,
         chunk_id=f"{whole.document_id}#{section or 'intro'}",
         text="\n".join(parts[section]).strip(),
+        heading=section,  # as the KB search gives it (the chunk's heading path)
     )
 
 
@@ -597,3 +598,58 @@ def test_an_empty_company_name_prints_no_line() -> None:
     sms = GroundedComposer(company_name="").draft(context(channel="sms"))
     assert not sms.text.rstrip().endswith("-"), sms.text
     assert len(sms.text) <= 320
+
+
+# --- the same answer for every wording and channel (issue 6) ----------------------------
+
+
+def _answer_part(text: str) -> str:
+    from evals.metrics import answer_text
+
+    return answer_text(text, link=False)
+
+
+def test_paraphrases_on_every_channel_state_the_same_facts() -> None:
+    # the wording finds the section; what is said comes from the section alone (a product
+    # word can still pull another section: "my boots" lands on the condition rules)
+    questions = [
+        ("email", "How many days do I have to return my jacket?"),
+        ("sms", "how long can i send stuff back"),
+        ("chat", "hi, whats your return window?"),
+        ("whatsapp", "Is there a time limit for returning an item?"),
+    ]
+    facts = set()
+    for channel, text in questions:
+        draft = composer.draft(returns_question(channel=channel, text=text))
+        assert "returns-window#How long do I have to return an item?" in draft.cited_chunks
+        facts.add(frozenset(f.value for f in extract_facts(_answer_part(draft.text))))
+        assert len(draft.text) <= 320 or channel != "sms"
+    assert facts == {frozenset({"30 days"})}
+
+
+def test_an_sms_keeps_the_answer_and_shortens_the_acknowledgement() -> None:
+    prior = facebook_yesterday(text="Hi! I want to send the Drift jacket back, can you help?")
+    draft = composer.draft(returns_question(channel="sms", prior_contacts=(prior,)))
+    assert len(draft.text) <= 320
+    assert "30 days" in draft.facts_used
+    assert "I can see you messaged us on Facebook yesterday" in draft.text
+    assert draft.acknowledged_message_id == "m-fb"
+
+
+def test_the_article_that_names_the_triaged_intent_answers() -> None:
+    # a bulk order of headlamps: the headlamp article is retrieved first, the bulk-order
+    # article answers (its title names the intent the router is sure of)
+    passages = (
+        chunk("troubleshooting/lumen-900.md", "Key specs", 0.62),
+        chunk("troubleshooting/lumen-900.md", "The lamp flickers", 0.55),
+        chunk("b2b/bulk-orders.md", "Volume pricing", 0.52),
+    )
+    ctx = context(
+        subject=None,
+        text="We want to buy 40 Lumen 900 headlamps. What volume discount applies?",
+        passages=passages,
+        triage={"intent": {"label": "bulk_order", "confidence": 0.9}, "abstained": False},
+    )
+    draft = composer.draft(ctx)
+    assert {"10%", "15%"} <= set(draft.facts_used), draft.text
+    assert all(c.startswith("b2b-bulk-orders") for c in draft.cited_chunks)
