@@ -43,6 +43,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -54,6 +55,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import ThreadpoolController
 
 from core.classification.metrics import evaluate
 from core.ports import Embedder
@@ -91,6 +93,13 @@ ZERO_SHOT_EXAMPLES_TEMPERATURE = 0.04  # the same, with names + 5 messages per i
 FORMAT = 2  # 2: knn-lexical heads (lexical view, knn_temperature); format 1 files still load
 READABLE_FORMATS = (1, 2)
 ALTERNATIVES = 3
+SMALL_BATCH = 16  # up to this many vectors are predicted with one BLAS thread
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """The process's BLAS/OpenMP thread pools (introspected once: ~10 ms)."""
+    return ThreadpoolController()
 
 
 @dataclass(frozen=True)
@@ -295,6 +304,9 @@ class _Lexical:
     weight: float = LEXICAL_DEFAULT_WEIGHT  # share of the lexical view in the mixture
     weight_log_loss: dict[str, float] = field(default_factory=dict)  # inner CV, per weight
     _vectorizers: list[TfidfVectorizer] | None = field(default=None, repr=False, compare=False)
+    # (features, labels), C order: a sparse row times it reads only the rows of its terms,
+    # where `coef.T` (F order) made scipy copy all of it on every call (3-4 ms per message).
+    _coef_t: F32Array | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def fit(cls, texts: Sequence[str], y: IntArray, seed: int) -> _Lexical:
@@ -329,7 +341,9 @@ class _Lexical:
         return matrix
 
     def probabilities(self, texts: Sequence[str]) -> Array:
-        z = np.asarray(self.features(texts) @ self.coef.T, dtype=np.float64) + self.intercept
+        if self._coef_t is None:
+            self._coef_t = np.ascontiguousarray(self.coef.T)
+        z = np.asarray(self.features(texts) @ self._coef_t, dtype=np.float64) + self.intercept
         return _softmax(z)
 
     def to_dict(self) -> dict[str, Any]:
@@ -719,7 +733,12 @@ class TrainedIntentModel:
                 raise ValueError(f"{x.shape[0]} vectors but {len(texts)} texts")
         if x.shape[0] == 0:
             return np.zeros((0, len(self.labels)))
-        return self._head.probabilities(x, texts)
+        if x.shape[0] > SMALL_BATCH:
+            return self._head.probabilities(x, texts)
+        # A few messages (the routing path): BLAS threads cost more to wake than they save,
+        # above all when the embedder's threads hold the cores (23 -> 2 ms for one message).
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return self._head.probabilities(x, texts)
 
     def predict(
         self, vectors: Sequence[Sequence[float]] | Array, texts: Sequence[str] | None = None
