@@ -7,6 +7,7 @@ so a decision in the console is exactly a decision through `/v1`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -343,11 +344,8 @@ def accept(
     request: Request, suggestion_id: str, uow: UowDep, key: AgentKey, filters: FiltersDep
 ) -> Response:
     """Send the draft as it is (POST /v1/suggestions/{id}/accept)."""
-    try:
-        suggestions_api.accept(suggestion_id, uow, key)
-    except DomainError as exc:
-        return _failed(request, uow, key, suggestion_id, filters, exc.message, exc.status)
-    return _after(suggestion_id, filters, "accepted")
+    decide = lambda: suggestions_api.accept(suggestion_id, uow, key)  # noqa: E731
+    return _decide(request, uow, key, suggestion_id, filters, "accepted", decide)
 
 
 @router.post("/suggestions/{suggestion_id}/edit", dependencies=[Csrf])
@@ -360,15 +358,8 @@ def edit(
     text: Annotated[str, Form(max_length=40000)] = "",
 ) -> Response:
     """Send the agent's edited text (POST /v1/suggestions/{id}/edit)."""
-    try:
-        body = EditIn(text=text)
-        suggestions_api.edit(suggestion_id, body, uow, key)
-    except ValidationError as exc:
-        message = "The reply " + _validation_message(exc).removeprefix("text: ")
-        return _failed(request, uow, key, suggestion_id, filters, message, 422, text)
-    except DomainError as exc:
-        return _failed(request, uow, key, suggestion_id, filters, exc.message, exc.status, text)
-    return _after(suggestion_id, filters, "edited")
+    decide = lambda: suggestions_api.edit(suggestion_id, EditIn(text=text), uow, key)  # noqa: E731
+    return _decide(request, uow, key, suggestion_id, filters, "edited", decide, "reply", text)
 
 
 @router.post("/suggestions/{suggestion_id}/reject", dependencies=[Csrf])
@@ -381,15 +372,34 @@ def reject(
     reason: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     """Discard the draft with a reason (POST /v1/suggestions/{id}/reject)."""
+    decide = lambda: suggestions_api.reject(suggestion_id, RejectIn(reason=reason), uow, key)  # noqa: E731
+    return _decide(request, uow, key, suggestion_id, filters, "rejected", decide, "reason")
+
+
+def _decide(
+    request: Request,
+    uow: UowDep,
+    key: ApiKey,
+    suggestion_id: str,
+    filters: views.Filters,
+    done: str,
+    decide: Callable[[], object],
+    field: str = "",
+    edit_text: str | None = None,
+) -> Response:
+    """Run one decision; on bad input or a refused transition, the page again with the reason
+    (and the agent's text, so nothing typed is lost)."""
     try:
-        body = RejectIn(reason=reason)
-        suggestions_api.reject(suggestion_id, body, uow, key)
+        decide()
     except ValidationError as exc:
-        message = "The reason " + _validation_message(exc).removeprefix("reason: ")
-        return _failed(request, uow, key, suggestion_id, filters, message, 422)
+        name = "text" if field == "reply" else field
+        message = f"The {field} " + _validation_message(exc).removeprefix(f"{name}: ")
+        return _failed(request, uow, key, suggestion_id, filters, message, 422, edit_text)
     except DomainError as exc:
-        return _failed(request, uow, key, suggestion_id, filters, exc.message, exc.status)
-    return _after(suggestion_id, filters, "rejected")
+        return _failed(
+            request, uow, key, suggestion_id, filters, exc.message, exc.status, edit_text
+        )
+    return _after(suggestion_id, filters, done)
 
 
 @router.post("/suggestions/{suggestion_id}/reroute", dependencies=[Csrf])
