@@ -42,8 +42,9 @@ lint: install
 	$(VENV)/bin/mypy core kb_ingest
 
 # Debian's Chromium for the console's browser tests (Playwright drives it; no browser download).
+# The tests launch $THREADLINE_CHROMIUM, by default /usr/bin/chromium: check that very file.
 chromium:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	test -x "$${THREADLINE_CHROMIUM:-/usr/bin/chromium}" || (apt-get update && apt-get install -y chromium)
 
 test: install lint chromium
 	$(PY) -m pytest -q
