@@ -903,6 +903,38 @@ def _sentence_features(text: str) -> tuple[_Features, ...]:
 
 
 @dataclass(frozen=True)
+class Grounding:
+    """What a message may be answered from, and what an agent must check first.
+
+    The one rule both drafters follow (`GroundedComposer.grounding`): when triage abstained or
+    is unsure of the intent (`flags` "abstained" / "low_confidence", `reasons` saying what to
+    check), only a passage that is clearly on topic may ground an answer, approved answers (of
+    an intent) are not reused, and the draft needs a human; otherwise the passages relevant
+    enough (absolute and relative score floor) and the approved answers near-identical to the
+    question of the same intent may. Nothing to answer from: the draft asks the clarifying
+    question and needs a human, never an invented policy.
+    """
+
+    passages: tuple[Passage, ...]  # relevant enough to answer from, best first
+    approved: tuple[ApprovedAnswer, ...]  # approved answers that may be reused, best first
+    flags: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def unsure(self) -> bool:
+        """Triage abstained or is below the confidence threshold: an agent checks the draft."""
+        return bool(self.flags)
+
+    @property
+    def supported(self) -> bool:
+        """Whether there is anything to answer from."""
+        return bool(self.passages or self.approved)
+
+
+NO_KB_SUPPORT_REASON = "no KB article supports an answer: check the KB and answer yourself"
+
+
+@dataclass(frozen=True)
 class _Answer:
     sentences: tuple[str, ...]
     chunk_ids: tuple[str, ...]
@@ -987,30 +1019,21 @@ class GroundedComposer:
 
         ack, ack_id = (None, None) if style.public else self._acknowledgement(context)
 
-        label, confidence = _intent(context.triage)
+        grounding = self.grounding(context)
+        flags.extend(grounding.flags)
+        reasons.extend(grounding.reasons)
         answer: _Answer | None = None
-        unsure = False
-        if bool(context.triage.get("abstained")):
-            reasons.append("triage abstained: check what the customer needs and the team")
-            flags.append("abstained")
-            unsure = True
-        elif confidence is not None and confidence < self.min_confidence:
-            reasons.append(
-                f"intent confidence {confidence:.2f} is below {self.min_confidence:.2f}: "
-                "check the intent"
-            )
-            flags.append("low_confidence")
-            unsure = True
-        if unsure:
+        if grounding.unsure:
             # The router is unsure but the KB is not: the answer the KB gives is the same
             # whoever routes the message, so it is drafted (still for an agent to check).
             needs_human = True
-            if self._strongly_supported(context.passages):
-                answer = self._from_passages(context, style.public)
+            answer = self._from_passages(context, grounding.passages, style.public)
         else:
-            answer = self._approved(context, label) or self._from_passages(context, style.public)
+            answer = self._approved(context, grounding.approved) or self._from_passages(
+                context, grounding.passages, style.public
+            )
             if answer is None:
-                reasons.append("no KB article supports an answer: check the KB and answer yourself")
+                reasons.append(NO_KB_SUPPORT_REASON)
                 flags.append("no_kb_support")
         if answer is None:
             needs_human = True
@@ -1133,16 +1156,42 @@ class GroundedComposer:
 
     # -- the answer --------------------------------------------------------------------------
 
-    def _approved(self, context: DraftContext, label: str | None) -> _Answer | None:
-        candidates: list[ApprovedAnswer] = [
-            a
-            for a in context.approved
-            if a.similarity >= self.approved_min_similarity
-            and (a.intent is None or label is None or a.intent == label)
-        ]
+    def grounding(self, context: DraftContext) -> Grounding:
+        """What `context` may be answered from (see `Grounding`); the LLM drafter asks this
+        too, so both drafters use the same thresholds."""
+        flags: list[str] = []
+        reasons: list[str] = []
+        label, confidence = _intent(context.triage)
+        if bool(context.triage.get("abstained")):
+            reasons.append("triage abstained: check what the customer needs and the team")
+            flags.append("abstained")
+        elif confidence is not None and confidence < self.min_confidence:
+            reasons.append(
+                f"intent confidence {confidence:.2f} is below {self.min_confidence:.2f}: "
+                "check the intent"
+            )
+            flags.append("low_confidence")
+        supported = self._supported(context.passages)
+        if flags:
+            clear = self._strongly_supported(context.passages)
+            return Grounding(tuple(supported) if clear else (), (), tuple(flags), tuple(reasons))
+        approved = sorted(
+            (
+                a
+                for a in context.approved
+                if a.similarity >= self.approved_min_similarity
+                and (a.intent is None or label is None or a.intent == label)
+            ),
+            key=lambda a: (-a.similarity, a.id),
+        )
+        return Grounding(tuple(supported), tuple(approved))
+
+    def _approved(
+        self, context: DraftContext, candidates: Sequence[ApprovedAnswer]
+    ) -> _Answer | None:
         if not candidates:
             return None
-        best = min(candidates, key=lambda a: (-a.similarity, a.id))
+        best = candidates[0]
         declined = self._declined(context)
         sentences: list[str] = []
         dropped = False
@@ -1170,8 +1219,10 @@ class GroundedComposer:
         floor = max(self.min_passage_score, ranked[0].score * RELATIVE_PASSAGE_FLOOR)
         return [p for p in ranked if p.score >= floor][:MAX_PASSAGES]
 
-    def _from_passages(self, context: DraftContext, public: bool = False) -> _Answer | None:
-        passages = self._supported(context.passages)
+    def _from_passages(
+        self, context: DraftContext, supported: Sequence[Passage], public: bool = False
+    ) -> _Answer | None:
+        passages = list(supported)
         if not passages:
             return None
         question = " ".join(p for p in (context.subject, context.text) if p)[:_QUERY_CHARS]

@@ -1,6 +1,14 @@
 """The LLM drafter: a model writes the reply, our checks decide whether it may be shown.
 
 Steps for one `DraftContext`:
+0. Ask the composer's grounding rule (`GroundedComposer.grounding`, the same thresholds) what
+   the message may be answered from. Triage abstained or unsure and no passage clearly on
+   topic, or no passage relevant enough (and no approved answer): no model call, the
+   composer's short draft that asks the clarifying question, marked `needs_human`, with
+   `fallback_reason` "needs_human: <what the agent must check>" ("no_sources" when nothing
+   was retrieved at all). Triage unsure but a passage clearly on topic: the model answers
+   from the relevant passages only (no approved answers of an intent), and the draft is
+   flagged like the composer's ("abstained" / "low_confidence") and marked `needs_human`.
 1. Build the prompt (`prompts/drafting/reply.vN.md`): numbered KB sources with their chunk
    ids, approved answers, triage, channel style, and, inside `<customer_data>` delimiters,
    the customer's first name, account, conversation, prior contact on another channel and
@@ -24,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
 from typing import Any, Protocol
@@ -33,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rapidfuzz import fuzz
 
 from core.drafting import pii
-from core.drafting.composer import default_offers
+from core.drafting.composer import GroundedComposer, Grounding, default_offers
 from core.drafting.context import Draft, DraftContext, Drafter, Passage, PriorContact
 from core.drafting.facts import unsupported_facts
 from core.drafting.injection import message_signals
@@ -44,6 +52,7 @@ from core.ports import ChatModel
 log = logging.getLogger(__name__)
 
 INJECTION_FLAG = "prompt_injection"
+_UNSURE_FLAGS = frozenset({"abstained", "low_confidence"})  # `Grounding.flags`
 MAX_SOURCES = 6
 MAX_APPROVED = 2
 MAX_TURNS = 6
@@ -148,23 +157,37 @@ class LLMDrafter:
         timeout_s: float,
         *,
         phone_region: str = "US",
+        grounding: Callable[[DraftContext], Grounding] | None = None,
     ) -> None:
         self.chat = chat
         self.phone_region = phone_region
         self.fallback = fallback
         self.prompt = prompt
         self.timeout_s = timeout_s
+        # The composer's rule and thresholds (the fallback's own when it is the composer), so
+        # that both drafters agree on when a message needs a human.
+        if grounding is None:
+            composer = fallback if isinstance(fallback, GroundedComposer) else GroundedComposer()
+            grounding = composer.grounding
+        self.grounding = grounding
 
     def draft(self, context: DraftContext) -> Draft:
         """The model's reply if it passes every check, else the fallback's, with the reason."""
         flags = self._flags(context)
         try:
-            request = self._request(context)
+            grounding = self.grounding(context)
+            if not grounding.supported:
+                if not (grounding.unsure or context.passages or context.approved):
+                    return self._fall_back(context, "no_sources", flags)
+                # the composer's short draft that asks or says what to check, never a model's
+                return self._fall_back(context, "needs_human", flags, detailed=True)
+            request = self._request(context, grounding)
         except Exception as exc:  # noqa: BLE001 - bad customer input must not break drafting
             log.exception("building the LLM prompt failed for message %s", context.message_id)
             return self._fall_back(context, f"llm_error: prompt: {type(exc).__name__}", flags)
         if not request.allowed:
             return self._fall_back(context, "no_sources", flags)
+        flags = [*flags, *grounding.flags]
         try:
             raw = self.chat.complete_json(
                 request.system, request.user, request.schema, self.timeout_s
@@ -193,7 +216,7 @@ class LLMDrafter:
             return self._fall_back(context, f"llm_error: check: {type(exc).__name__}", flags)
 
     # --- the prompt ---------------------------------------------------------------------------
-    def _request(self, context: DraftContext) -> _Request:
+    def _request(self, context: DraftContext, grounding: Grounding) -> _Request:
         style = style_for(context.channel, public=is_public_post(context.metadata or {}))
         masker = _Masker(self.phone_region)
         customer = context.customer
@@ -231,7 +254,9 @@ class LLMDrafter:
             or "(none)"
         )
 
-        passages = list(context.passages[:MAX_SOURCES])
+        # the passages relevant enough to answer from, in the retrieval's order
+        relevant = {p.chunk_id for p in grounding.passages}
+        passages = [p for p in context.passages if p.chunk_id in relevant][:MAX_SOURCES]
         allowed: dict[str, list[str]] = {}
         source_lines = []
         for n, passage in enumerate(passages, 1):
@@ -246,7 +271,9 @@ class LLMDrafter:
         # that is thrown away; only their chunk ids are citable.
         others = _Masker(self.phone_region, dict(masker.mapping))
         approved_lines = []
-        for n, answer in enumerate(context.approved[:MAX_APPROVED], 1):
+        # an approved answer belongs to an intent: not reused when triage is unsure of it
+        approved = () if grounding.unsure else context.approved[:MAX_APPROVED]
+        for n, answer in enumerate(approved, 1):
             for chunk_id in answer.chunk_ids:
                 allowed.setdefault(chunk_id, []).append(answer.text)
             approved_lines.append(
@@ -347,7 +374,7 @@ class LLMDrafter:
             cited_chunks=cited,
             facts_used=facts,
             flags=flags,
-            needs_human=INJECTION_FLAG in flags,
+            needs_human=INJECTION_FLAG in flags or bool(_UNSURE_FLAGS.intersection(flags)),
             prompt_id=self.prompt.id,
             prompt_version=self.prompt.version,
             model=self.chat.model_name,
@@ -367,14 +394,25 @@ class LLMDrafter:
             signals = []
         return [INJECTION_FLAG] if signals else []
 
-    def _fall_back(self, context: DraftContext, reason: str, flags: Sequence[str]) -> Draft:
+    def _fall_back(
+        self, context: DraftContext, reason: str, flags: Sequence[str], *, detailed: bool = False
+    ) -> Draft:
+        """The fallback's draft, with `reason`; `detailed` adds the fallback's own reason (what
+        the agent must check) after it: "needs_human: triage abstained: check …"."""
         log.info("LLM draft of message %s falls back: %s", context.message_id, reason)
         draft = self.fallback.draft(context)
         merged = list(dict.fromkeys([*draft.flags, *flags]))
+        if detailed and draft.fallback_reason:
+            reason = f"{reason}: {draft.fallback_reason}"
         return dataclasses.replace(
             draft,
             flags=merged,
-            needs_human=draft.needs_human or INJECTION_FLAG in merged,
+            needs_human=(
+                draft.needs_human
+                or detailed
+                or INJECTION_FLAG in merged
+                or bool(_UNSURE_FLAGS.intersection(merged))
+            ),
             fallback_reason=reason,
             prompt_id=self.prompt.id,
             prompt_version=self.prompt.version,

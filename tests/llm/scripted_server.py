@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,14 +22,17 @@ class Step:
 
     `answer` is what the model "says": a dict is sent as JSON, a str as is (may be broken
     JSON). It goes into the forced tool call's arguments when the request carries tools,
-    else into the message content. `status` other than 200 sends an error body instead;
-    `raw` replaces the whole HTTP body; `delay_s` sleeps first.
+    else into the message content. `respond`, when set, computes the answer from the request
+    body instead (a model that reads the prompt, e.g. to cite a chunk id that only the real
+    KB ingestion knows). `status` other than 200 sends an error body instead; `raw` replaces
+    the whole HTTP body; `delay_s` sleeps first.
     """
 
     answer: dict[str, Any] | str | None = None
     status: int = 200
     delay_s: float = 0.0
     raw: bytes | None = None
+    respond: Callable[[dict[str, Any]], dict[str, Any] | str] | None = None
 
 
 class ScriptedLLMServer:
@@ -91,7 +95,8 @@ class ScriptedLLMServer:
                     error = {"error": {"message": "scripted failure", "type": "server_error"}}
                     self._send(step.status, json.dumps(error).encode())
                 else:
-                    self._send(200, json.dumps(_completion(body, step.answer)).encode())
+                    answer = step.respond(body) if step.respond is not None else step.answer
+                    self._send(200, json.dumps(_completion(body, answer)).encode())
 
             def _send(self, status: int, payload: bytes) -> None:
                 try:
