@@ -22,7 +22,7 @@ from core.identity.timeline import customer_timeline
 from core.knowledge.repository import KnowledgeRepository
 from core.retrieval.related import related_messages
 from core.suggestions.models import Suggestion
-from core.suggestions.service import SuggestionService
+from core.suggestions.service import SuggestionService, related_used_messages
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,9 @@ class Detail:
     citations: list[dict[str, Any]]
     related: list[RelatedMessage]
     related_error: str | None
+    # "stored": the messages the draft step used; "retrieved": found again now (a suggestion
+    # drafted before the draft step recorded them)
+    related_source: Literal["stored", "retrieved"] = "stored"
     teams: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -208,15 +211,17 @@ def detail(session: Session, container: Container, suggestion_id: str) -> Detail
                 "url": chunk.document.url if chunk else None,
             }
         )
-    related: list[RelatedMessage] = []
     related_error: str | None = None
-    try:
-        related = related_messages(
-            session, container.history, message.id, container.settings.related_k
-        )
-    except Exception as exc:  # the page still works when the vector store is unreachable
-        log.warning("related messages unavailable: %s", exc)
-        related_error = "related messages are unavailable right now"
+    stored = related_used_messages(session, suggestion)
+    related: list[RelatedMessage] = stored or []
+    if stored is None:  # drafted before the draft step recorded what it used: retrieve again
+        try:
+            related = related_messages(
+                session, container.history, message.id, container.settings.related_k
+            )
+        except Exception as exc:  # the page still works when the vector store is unreachable
+            log.warning("related messages unavailable: %s", exc)
+            related_error = "related messages are unavailable right now"
     teams = {
         name: sorted(cfg.intents) for name, cfg in sorted(container.routing_config.teams.items())
     }
@@ -229,5 +234,6 @@ def detail(session: Session, container: Container, suggestion_id: str) -> Detail
         citations=citations,
         related=related,
         related_error=related_error,
+        related_source="retrieved" if stored is None else "stored",
         teams=teams,
     )

@@ -85,6 +85,11 @@ def _turns(session: Session, item: WorkItem) -> tuple[Turn, ...]:
     return tuple(reversed(turns))
 
 
+def related_used(context: DraftContext) -> list[dict[str, Any]]:
+    """The related prior messages `context` holds, as stored on the suggestion (best first)."""
+    return [{"message_id": p.message_id, "score": p.score} for p in context.prior_contacts]
+
+
 def build_context(
     session: Session,
     kb: KnowledgeSearch,

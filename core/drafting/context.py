@@ -120,6 +120,9 @@ class Draft:
     kb_version: int | None = None
     approved_answer_id: str | None = None
     acknowledged_message_id: str | None = None  # the prior contact the greeting names
+    # The prior contacts the context held ({"message_id", "score"}, best first), set by the
+    # draft step whatever the drafter used; None when the draft was made outside the step.
+    related_used: list[dict[str, Any]] | None = None
 
 
 class Drafter(Protocol):

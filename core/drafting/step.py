@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.drafting.assemble import ContextSources, build_context
+from core.drafting.assemble import ContextSources, build_context, related_used
 from core.drafting.context import DraftContext, Drafter
 from core.errors import TransientError
 from core.knowledge.search import KnowledgeSearch
@@ -86,8 +86,9 @@ class DraftStep:
                 results = list(pool.map(one, contexts))
         else:
             results = [one(pair) for pair in contexts]
-        for item, result in results:
+        for (item, context), (_, result) in zip(contexts, results, strict=True):
             if isinstance(result, Exception):
                 item.error = f"draft: {type(result).__name__}: {result}"
             else:
+                result.related_used = related_used(context)  # stored on the suggestion
                 item.results["draft"] = result

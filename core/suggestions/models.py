@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import ID, Base, new_id
+from core.db import ID, Base, JSONType, new_id
 
 
 class Suggestion(Base):
@@ -38,6 +39,9 @@ class Suggestion(Base):
     fallback_reason: Mapped[str | None] = mapped_column(Text)
     approved_answer_id: Mapped[str | None] = mapped_column(ID)
     acknowledged_message_id: Mapped[str | None] = mapped_column(ID)
+    # The related prior messages the draft step put in the context, best first:
+    # [{"message_id": ..., "score": ...}]. None: not recorded (suggestions before 0007).
+    related_used: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
     question_vector: Mapped[list[float] | None] = mapped_column()  # for approved answers
     edit_distance: Mapped[int | None] = mapped_column(Integer)
     reject_reason: Mapped[str | None] = mapped_column(Text)

@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.suggestions.rules import Status
 
 
+class RelatedUse(BaseModel):
+    """A related prior message the draft step put in the drafter's context."""
+
+    message_id: str
+    score: float  # cosine similarity to the message being answered
+
+
 class SuggestionOut(BaseModel):
     id: str
     message_id: str
@@ -33,6 +40,8 @@ class SuggestionOut(BaseModel):
     fallback_reason: str | None
     approved_answer_id: str | None
     acknowledged_message_id: str | None
+    # What the draft saw, best first; None for suggestions drafted before this was recorded.
+    related_used: list[RelatedUse] | None = None
     edit_distance: int | None
     reject_reason: str | None
     decided_by: str | None

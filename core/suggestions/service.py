@@ -16,6 +16,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from core.conversations.models import Message
+from core.conversations.repository import ConversationRepository
+from core.conversations.schemas import RelatedMessage
 from core.drafting.context import ApprovedAnswer as ApprovedContext
 from core.drafting.context import Draft
 from core.errors import Conflict, NotFound
@@ -65,6 +67,9 @@ def record_draft(
         fallback_reason=draft.fallback_reason,
         approved_answer_id=draft.approved_answer_id,
         acknowledged_message_id=draft.acknowledged_message_id,
+        related_used=(
+            [dict(r) for r in draft.related_used] if draft.related_used is not None else None
+        ),
         question_vector=[float(v) for v in question_vector] if question_vector else None,
         created_at=now,
     )
@@ -79,6 +84,33 @@ def record_draft(
         )
     )
     return suggestion
+
+
+def related_used_messages(session: Session, suggestion: Suggestion) -> list[RelatedMessage] | None:
+    """The related prior messages the draft step put in the suggestion's context, in its order
+    and with the scores it had; None when the suggestion predates that record. A message that
+    no longer exists is left out."""
+    if suggestion.related_used is None:
+        return None
+    used = [
+        (str(r["message_id"]), float(r.get("score") or 0.0))
+        for r in suggestion.related_used
+        if isinstance(r, dict) and r.get("message_id")
+    ]
+    found = {m.id: m for m in ConversationRepository(session).messages_by_ids([i for i, _ in used])}
+    return [
+        RelatedMessage(
+            message_id=m.id,
+            conversation_id=m.conversation_id,
+            reference=m.conversation.reference,
+            channel=m.channel,
+            sent_at=m.sent_at,
+            text=m.clean_text or m.text,
+            score=round(score, 4),
+        )
+        for message_id, score in used
+        if (m := found.get(message_id)) is not None
+    ]
 
 
 def approved_answers(

@@ -113,6 +113,26 @@ def test_agent_works_the_queue(page: Any, console: Console, shots: Path) -> None
     page.wait_for_url(re.compile(r"/console/queue$"))
     assert rows.count() == len(queued)
 
+    # Filter by team, ticking boxes in the form: exactly the API's rows of those teams stay,
+    # in the API's order, and the boxes stay ticked.
+    teams = Counter(str(s["team"]) for s in queued)
+    picked = sorted(t for t in teams if t != "None")[:2]
+    assert picked and sum(teams[t] for t in picked) < len(queued), teams
+    for team in picked:
+        page.check(f"#filters input[name=team][value='{team}']")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url(re.compile(rf"team={picked[-1]}"))
+    expected_ids = [s["id"] for s in queued if s["team"] in picked]
+    assert [r.get_attribute("data-id") for r in rows.all()] == expected_ids
+    assert set(rows.locator("td.team").all_inner_texts()) == set(picked)
+    for team in picked:
+        assert page.locator(f"#filters input[name=team][value='{team}']").is_checked()
+    # `n` on the queue opens the first pending suggestion of the filtered queue.
+    page.keyboard.press("n")
+    page.wait_for_selector(f".conversation[data-suggestion='{expected_ids[0]}']")
+    page.goto("/console/queue")
+    assert rows.count() == len(queued)
+
     # Keyboard: j selects the first row, Enter opens it.
     page.keyboard.press("j")
     assert page.locator("tr.queue-row.selected").count() == 1
@@ -288,9 +308,13 @@ def test_conversation_shows_the_whole_story_and_citations(
     assert citation.locator(".passage").is_visible()
     assert citation.locator(".passage").inner_text().strip()
     assert re.search(r"KB version \d+", citation.locator(".kb-version").inner_text())
-    # Related prior messages: real entries, each one of this customer's other messages.
+    # Related prior messages: exactly those the draft step put in the draft's context (stored
+    # on the suggestion), each one of this customer's other messages.
     related = page.locator("#related li.related-item")
     assert related.count() >= 1
+    assert page.locator("#related").get_attribute("data-source") == "stored"
+    used = [r["message_id"] for r in best["related_used"]]
+    assert [e.get_attribute("data-id") for e in related.all()] == used
     others = {i for i, _ in expected} - {best["message_id"]}
     for entry in related.all():
         assert entry.get_attribute("data-id") in others
