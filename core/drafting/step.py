@@ -25,7 +25,8 @@ class DraftStep:
     drafter calls a remote model). A drafter bug fails only its own item.
 
     Drafting must end well within the lease of the batch: once `budget_s` has passed, the
-    remaining items are drafted by `fallback` (the offline composer), which records why.
+    remaining items are drafted by `fallback` (the offline composer), with `fallback_reason`
+    "time_budget" (followed by the composer's own reason, if any: "time_budget: …").
     """
 
     name = "draft"
@@ -74,7 +75,9 @@ class DraftStep:
             try:
                 if fallback is not None and time.monotonic() > deadline:
                     draft = fallback.draft(context)
-                    draft.fallback_reason = draft.fallback_reason or "time_budget"
+                    # the budget is why; what the fallback itself says to check follows
+                    own = draft.fallback_reason
+                    draft.fallback_reason = f"time_budget: {own}" if own else "time_budget"
                     return item, draft
                 return item, drafter.draft(context)
             except Exception as exc:  # noqa: BLE001 - one bad draft must not fail the batch
