@@ -46,6 +46,36 @@ def ask(api: Api, text: str, **extra: Any) -> dict[str, Any]:
     return out
 
 
+def expected_rows(
+    decided: list[tuple[dict[str, Any], str, int | None]], field: str | None
+) -> dict[str | None, dict[str, Any]]:
+    """The stats rows `GET /v1/suggestions/stats` must give, grouped by `field` of each
+    suggestion (None: by drafter), computed here from the outcomes."""
+    groups: dict[str | None, list[tuple[str, int | None]]] = {}
+    for suggestion, outcome, distance in decided:
+        key = suggestion[field] if field else suggestion["drafter"]
+        groups.setdefault(key, []).append((outcome, distance))
+    rows: dict[str | None, dict[str, Any]] = {}
+    for key, outcomes in groups.items():
+        n = {o: sum(1 for x, _ in outcomes if x == o) for o in STATUSES}
+        made = n["accepted"] + n["edited"] + n["rejected"]
+        approved = n["accepted"] + n["edited"]
+        distances = [d for o, d in outcomes if o in ("accepted", "edited") and d is not None]
+        rows[key] = {
+            "key": key,
+            "total": len(outcomes),
+            **n,
+            "acceptance_rate": round(approved / made, 4) if made else None,
+            "edit_rate": round(n["edited"] / made, 4) if made else None,
+            "rejection_rate": round(n["rejected"] / made, 4) if made else None,
+            "mean_edit_distance": round(sum(distances) / approved, 2) if approved else None,
+        }
+    return rows
+
+
+STATUSES = ("pending", "accepted", "edited", "rejected")
+
+
 def test_processed_message_gets_a_pending_suggestion(api: Api, kb: None) -> None:
     out = ask(api, "How many days do I have to return my jacket?")
     suggestion = out["suggestion"]
@@ -121,6 +151,19 @@ def test_edit_stores_distance_and_stats(api: Api, kb: None) -> None:
     assert edited.status_code == 200
     assert edited.json()["status"] == "edited"
     assert edited.json()["edit_distance"] == len(new_text) - len(one["draft_text"])
+    # the edit is a timeline event of the customer: which suggestion, the reply sent, the distance
+    timeline = api.get(f"/v1/customers/{edited.json()['customer_id']}/timeline", role="agent")
+    kinds = [i.get("kind") for i in timeline.json()["items"] if i["type"] == "event"]
+    assert kinds.count("suggestion.edited") == 1 and "suggestion.accepted" not in kinds
+    (event,) = [i for i in timeline.json()["items"] if i.get("kind") == "suggestion.edited"]
+    assert event["data"] == {
+        "suggestion_id": one["id"],
+        "message_id": one["message_id"],
+        "outbound_message_id": edited.json()["outbound_message_id"],
+        "edit_distance": edited.json()["edit_distance"],
+    }
+    outbound = api.get(f"/v1/messages/{edited.json()['outbound_message_id']}", role="agent")
+    assert outbound.json()["text"] == new_text  # the agent's text is what was sent
     rejected = api.post(
         f"/v1/suggestions/{two['id']}/reject", role="agent", json={"reason": "  not needed "}
     )
@@ -142,25 +185,31 @@ def test_edit_stores_distance_and_stats(api: Api, kb: None) -> None:
     )
     assert overall["acceptance_rate"] == 0.5 and overall["edit_rate"] == 0.5
     assert overall["mean_edit_distance"] == edited.json()["edit_distance"]
-    assert [r["key"] for r in stats["by_drafter"]] == ["composer"]
-    assert sum(r["total"] for r in stats["by_team"]) == 3
-    # by intent: each suggestion counted under its own intent, with its own outcome
-    expected: dict[str | None, dict[str, int]] = {}
-    for suggestion, outcome in ((one, "edited"), (two, "rejected"), (three, "pending")):
-        row = expected.setdefault(suggestion["intent"], {"total": 0})
-        row["total"] += 1
-        row[outcome] = row.get(outcome, 0) + 1
-    by_intent = {r["key"]: r for r in stats["by_intent"]}
-    assert set(by_intent) == set(expected)
-    for intent, want in expected.items():
-        got = by_intent[intent]
-        assert got["total"] == want["total"]
-        for outcome in ("edited", "rejected", "pending", "accepted"):
-            assert got[outcome] == want.get(outcome, 0), (intent, outcome, got)
-    edited_row = by_intent[one["intent"]]
-    assert edited_row["mean_edit_distance"] == edited.json()["edit_distance"]
-    decided = edited_row["edited"] + edited_row["rejected"]
-    assert edited_row["edit_rate"] == round(edited_row["edited"] / decided, 4)
+    # every dimension: each suggestion counted under its own key, with its own outcome, and
+    # the rates and mean edit distance of exactly those suggestions
+    distance = edited.json()["edit_distance"]
+    decided = [(one, "edited", distance), (two, "rejected", None), (three, "pending", None)]
+    for dimension, field in (("by_team", "team"), ("by_intent", "intent"), ("by_drafter", None)):
+        want = expected_rows(decided, field)
+        got = {r["key"]: r for r in stats[dimension]}
+        assert got == want, dimension
+    assert stats["by_drafter"] == [
+        {
+            "key": "composer",
+            "total": 3,
+            "pending": 1,
+            "accepted": 0,
+            "edited": 1,
+            "rejected": 1,
+            "acceptance_rate": 0.5,
+            "edit_rate": 0.5,
+            "rejection_rate": 0.5,
+            "mean_edit_distance": distance,
+        }
+    ]
+    assert [r["key"] for r in stats["by_team"]] == sorted(
+        {s["team"] for s in (one, two, three)}, key=lambda k: k or ""
+    )
     pending = api.get("/v1/suggestions", role="agent", params={"status": "pending"}).json()
     assert pending["total"] == 1 and pending["items"][0]["status"] == "pending"
     assert api.get("/v1/suggestions", role="agent", params={"status": "bogus"}).status_code == 422
