@@ -1,6 +1,7 @@
 """Imports every ORM model so that Base.metadata is complete (Alembic, create_all)."""
 
 from core.auth.models import ApiKey
+from core.auth.sessions import ConsoleSession
 from core.conversations.models import Conversation, Message
 from core.db import Base
 from core.evaluation.models import EvalRun
@@ -14,6 +15,7 @@ __all__ = [
     "ApiKey",
     "ApprovedAnswer",
     "Base",
+    "ConsoleSession",
     "Conversation",
     "Correction",
     "Customer",

@@ -29,6 +29,8 @@ from api.console.session import (
     csrf_token,
     key_for_token,
     set_session,
+    sign_in,
+    sign_out,
 )
 from api.deps import UowDep
 from api.routes import routing as routing_api
@@ -169,7 +171,8 @@ async def login_form(request: Request) -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, api_key: Annotated[str, Form(max_length=500)] = "") -> Response:
-    """Check the key; on success keep it in the session cookie, else show why on the form."""
+    """Check the key; on success start a server-side session whose token the cookie keeps,
+    else show why on the form."""
     token = api_key.strip()
     if not token:
         return render(
@@ -177,6 +180,7 @@ async def login(request: Request, api_key: Annotated[str, Form(max_length=500)] 
         )
     try:
         key = await key_for_token(request, token)
+        session_token = await sign_in(request, key) if key.role in CONSOLE_ROLES else ""
     except Unauthorized:
         return render(
             request,
@@ -184,7 +188,7 @@ async def login(request: Request, api_key: Annotated[str, Form(max_length=500)] 
             {"error": "Unknown or revoked API key.", "key": None},
             status_code=401,
         )
-    if key.role not in CONSOLE_ROLES:
+    if not session_token:
         return render(
             request,
             "login.html",
@@ -192,13 +196,14 @@ async def login(request: Request, api_key: Annotated[str, Form(max_length=500)] 
             status_code=403,
         )
     response = redirect("/console")
-    set_session(request, response, token)
+    set_session(request, response, session_token)
     return response
 
 
 @router.post("/logout", dependencies=[Csrf])
 async def logout(request: Request) -> Response:
-    """Sign out: drop the session cookie."""
+    """Sign out: revoke the session server-side and drop the cookie."""
+    await sign_out(request)
     response = redirect("/console/login")
     clear_session(request, response)
     return response

@@ -34,8 +34,11 @@ def test_sign_in_sets_a_strict_http_only_cookie(console: Console) -> None:
         assert cookie.startswith(f"{COOKIE}=")
         for flag in ("HttpOnly", "SameSite=strict", "Secure", "Path=/console"):
             assert flag.lower() in cookie.lower(), cookie
+        # The cookie holds a server-side session's token, not the API key.
+        token = response.cookies.get(COOKIE)
+        assert token and token != console.keys["agent"]
         # `Secure` cookies are sent back over plain HTTP to loopback by browsers, not by httpx.
-        client.cookies.set(COOKIE, console.keys["agent"], domain="127.0.0.1", path="/console")
+        client.cookies.set(COOKIE, token, domain="127.0.0.1", path="/console")
         queue = client.get("/console/queue")
         assert queue.status_code == 200 and "Suggested replies" in queue.text
         csp = queue.headers["content-security-policy"]
@@ -68,14 +71,15 @@ def test_pages_need_a_session(console: Console) -> None:
             assert response.headers["location"] == "/console/login"
         htmx = client.get("/console/queue/section", headers={"HX-Request": "true"})
         assert htmx.headers.get("hx-redirect") == "/console/login"
-    cookies = {COOKIE: "tl_revoked-or-made-up"}
-    with httpx.Client(base_url=console.url, timeout=60, cookies=cookies) as client:
-        assert client.get("/console/queue").status_code == 303
+    # A made-up token, or an API key itself in the cookie, is no session.
+    for value in ("tl_revoked-or-made-up", console.keys["agent"]):
+        with httpx.Client(base_url=console.url, timeout=60, cookies={COOKIE: value}) as client:
+            assert client.get("/console/queue").status_code == 303
 
 
 def test_posts_need_the_csrf_token_and_our_origin(console: Console) -> None:
     sid = first_pending(console)
-    key = console.keys["agent"]
+    key = console.sign_in("agent")  # the session token: the CSRF token is derived from it
     cookies = {COOKIE: key}
     with httpx.Client(base_url=console.url, timeout=60, cookies=cookies) as client:
         no_token = client.post(f"/console/suggestions/{sid}/accept")
@@ -106,6 +110,9 @@ def test_posts_need_the_csrf_token_and_our_origin(console: Console) -> None:
         assert client.get("/console/evals").status_code == 403  # an agent is not a manager
         out = client.post("/console/logout", data={"csrf": csrf_token(key)})
         assert out.status_code == 303 and f'{COOKIE}=""' in out.headers["set-cookie"]
+    # Signed out server-side: a copy of the cookie no longer works.
+    with httpx.Client(base_url=console.url, timeout=60, cookies=cookies) as client:
+        assert client.get("/console/queue").headers["location"] == "/console/login"
 
 
 def queue_rows(html: str) -> list[tuple[str, str]]:
@@ -135,7 +142,7 @@ def test_queue_defaults_to_the_agents_teams_and_can_show_all(console: Console) -
     assert mine_ids == [i for i in everything_ids if i in set(mine_ids)]
     assert len(mine_ids) < len(everything_ids), "other teams have pending work too"
 
-    cookies = {COOKIE: console.keys["team_agent"]}
+    cookies = {COOKIE: console.sign_in("team_agent")}
     with httpx.Client(base_url=console.url, timeout=60, cookies=cookies) as client:
         default = client.get("/console/queue")
         assert default.status_code == 200
@@ -169,7 +176,7 @@ def test_queue_defaults_to_the_agents_teams_and_can_show_all(console: Console) -
 
     # A key without teams sees every team and no team switch.
     with httpx.Client(
-        base_url=console.url, timeout=60, cookies={COOKIE: console.keys["agent"]}
+        base_url=console.url, timeout=60, cookies={COOKIE: console.sign_in("agent")}
     ) as client:
         plain = client.get("/console/queue")
         assert [i for i, _ in queue_rows(plain.text)] == everything_ids

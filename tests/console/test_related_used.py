@@ -190,7 +190,7 @@ def test_console_shows_the_related_messages_the_draft_used(console: Console) -> 
     assert {r["message_id"] for r in stored} <= earlier
     assert [r["score"] for r in stored] == sorted((r["score"] for r in stored), reverse=True)
 
-    cookies = {COOKIE: console.keys["agent"]}
+    cookies = {COOKIE: console.sign_in("agent")}
     with httpx.Client(base_url=console.url, timeout=60, cookies=cookies) as client:
 
         def shown() -> tuple[str, list[tuple[str, str]], str]:
