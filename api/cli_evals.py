@@ -40,7 +40,10 @@ def run(
     fail_under: Annotated[
         list[str] | None,
         typer.Option(
-            "--fail-under", help="metric=value; exit 1 when a suite scores below. Repeatable."
+            "--fail-under",
+            help="metric=value: exit 1 when a suite scores below the bar (above it for "
+            "needs_human_rate, whose bar is a maximum); a metric the suite cannot measure "
+            "shows n/a and passes; an unknown metric exits 2. Repeatable.",
         ),
     ] = None,
     kb: Annotated[
@@ -96,7 +99,14 @@ def run(
             bar.update(tasks[key], completed=done, total=total)
 
         try:
-            doc = run_suites(container, loaded, options, progress, previous)
+            doc = run_suites(
+                container,
+                loaded,
+                options,
+                progress,
+                previous,
+                baseline=str(compare) if compare is not None else None,
+            )
         except EvalRunError as exc:
             raise _fail(str(exc)) from exc
     if report is not None:
@@ -147,7 +157,14 @@ def _print_summary(doc: dict[str, Any]) -> None:
                 row.append("" if d.get("delta") is None else f"{d['delta']:+.3f} {d['trend']}")
             table.add_row(*row)
         console.print(table)
-        changes = (result.get("compare") or {}).get("clusters")
+        compared = result.get("compare") or {}
+        if compared and not compared.get("same_suite", True):
+            console.print(
+                f"The suite changed since {compared.get('baseline') or 'the previous run'} "
+                "(another suite hash): clusters are compared by id.",
+                highlight=False,
+            )
+        changes = compared.get("clusters")
         if changes:
             listed = {
                 "better": changes.get("better"),

@@ -5,8 +5,9 @@ that state different values of the same kind of fact in the same context:
 
 1. facts come from core.drafting.facts: money (same currency), percentages and durations
    (same dimension: hours, days or business days; weeks, months and years count as days);
-2. each fact gets a *context*: the content words (light-stemmed, stopwords and numbers left
-   out) within a few words of it in its sentence ("return … within … days of delivery");
+2. each fact gets a *context*: the content words (light-stemmed, stopwords, numbers,
+   e-mail addresses and links left out) within a few words of it in its sentence
+   ("return … within … days of delivery");
 3. two facts pair when their kinds match, their values differ, their contexts are similar
    (IDF-weighted overlap of the context words at least 0.35, two words shared) and their chunks are
    about the same topic (embedding cosine of the chunks, or a shared tag or title word);
@@ -74,6 +75,10 @@ _ANCHOR = re.compile(
     r"(?:(?:the|your|a|an|der|die|das|dem|den|le|la|les|l'|el|la)\s+)*([^\W\d_]+)",
     re.I,
 )
+# E-mail addresses and links are no context: the company's domain is in every one of them
+# ("no-reply@northwind-outfitters.example" and "orders@northwind-outfitters.example" would
+# otherwise share "northwind", "outfitter" and "example").
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?:https?://|www\.)\S+", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])|\n+")
 _MARKUP = re.compile(r"[*_`#>|]+")
 _DAYS_PER = {"day": 1.0, "week": 7.0, "month": 30.0, "year": 365.0}
@@ -196,7 +201,9 @@ def _comparable(fact: Fact) -> str:
 
 
 def _context(sentence: str, fact: Fact) -> frozenset[str]:
-    """Content words near the fact, within its clause (", and …" starts another clause)."""
+    """Content words near the fact, within its clause (", and …" starts another clause);
+    the words of e-mail addresses and links are left out."""
+    sentence = _ADDRESS.sub(lambda m: " " * len(m.group(0)), sentence)  # offsets kept
     start = 0
     end = len(sentence)
     for m in _CLAUSE.finditer(sentence):

@@ -54,8 +54,10 @@ def ranking_scores(ranks: Sequence[int | None]) -> RankingScores:
 #   documents of the k passages the drafter was given (k = THREADLINE_DRAFT_KB_K), and the
 #   reciprocal of its rank (0 when absent).
 # - citation_accuracy: variants whose draft cites an expected article.
-# - citation_agreement: variants whose draft cites the cluster's modal article (the article
-#   most variants cite; ties go to an expected article, then alphabetically).
+# - citation_agreement: variants whose draft gives the cluster's modal answer: cites the
+#   modal article (the one most variants cite; ties go to an expected article, then
+#   alphabetically) or, when the expected articles are translations of one answer, any of
+#   them (see `answer_keys`).
 # - fact_consistency: 1 when every variant's answer states the same set of facts
 #   (core.drafting.facts canonical values), else 0.
 # - fact_recall: variants whose answer states every expected fact.
@@ -84,7 +86,8 @@ METRICS: dict[str, str] = {
     "recall_at_k": "expected article among the passages the drafter saw",
     "mrr": "mean reciprocal rank of the expected article",
     "citation_accuracy": "drafts citing an expected article",
-    "citation_agreement": "drafts citing the cluster's modal article (mean over clusters)",
+    "citation_agreement": "drafts citing the cluster's modal article or its expected "
+    "translation (mean over clusters)",
     "fact_agreement": "clusters whose drafts state identical facts, with every expected one",
     "fact_consistency": "clusters whose drafts state identical fact sets",
     "fact_recall": "drafts stating every expected fact",
@@ -98,7 +101,7 @@ METRICS: dict[str, str] = {
     "stability_fact_agreement": "variants whose --repeat answers state identical facts",
     "stability_semantic_agreement": "mean pairwise cosine of a variant's --repeat answers",
     "consistent_clusters": "clusters with full citation and fact agreement",
-    "needs_human_rate": "drafts flagged needs_human (informational)",
+    "needs_human_rate": "drafts flagged needs_human (lower is better: a bar is a maximum)",
 }
 HIGHER_IS_BETTER = {name: name != "needs_human_rate" for name in METRICS}
 
@@ -151,6 +154,9 @@ class ClusterExpectation:
     expected_team: str | None = None
     expected_intent: str | None = None
     expected_facts: list[str] = field(default_factory=list)
+    # KB `language` of the expected articles (front matter), filled in by the runner: it
+    # tells whether the expected articles are translations of one answer (`answer_keys`).
+    article_languages: dict[str, str] = field(default_factory=dict)
 
     @property
     def answers(self) -> bool:
@@ -296,12 +302,64 @@ def _rank(retrieved: list[str], expected: list[str]) -> int | None:
     return min(ranks) if ranks else None
 
 
-def modal_article(outcomes: list[VariantOutcome], expected: list[str]) -> str | None:
-    """The article most drafts of a cluster cite (ties: an expected one, then by name)."""
-    counts = Counter(doc for o in outcomes for doc in dict.fromkeys(o.cited_documents))
+TRANSLATIONS = "(expected translations)"  # the answer key of a translated expected article
+
+
+def translated_answer(expected: Sequence[str], languages: Mapping[str, str]) -> bool:
+    """Whether a cluster's expected articles are one answer in several languages: two or
+    more, each with a known KB language, no two in the same language."""
+    langs = [languages.get(a) for a in expected]
+    return len(expected) > 1 and all(langs) and len(set(langs)) == len(langs)
+
+
+def answer_keys(
+    cited: Iterable[str], expected: Sequence[str], languages: Mapping[str, str]
+) -> list[str]:
+    """The answers a draft gives by the articles it cites (distinct, in order).
+
+    The KB has no link between an article and its translation (the front matter only has
+    `language`), so the suite defines it: when the expected articles of a cluster are all
+    in different languages (`translated_answer`), they are taken as the same answer
+    translated, and each of them has the one key TRANSLATIONS (a German variant answered
+    from the German article agrees with the English variants answered from the English one).
+    Every other article, and every expected article of a cluster with two expected
+    articles in one language (alternatives such as `refund-timing` / `refund-status`, which
+    are different articles) or a language unknown, is its own answer."""
+    translated = translated_answer(expected, languages)
+    keys = (TRANSLATIONS if translated and d in expected else d for d in cited)
+    return list(dict.fromkeys(keys))
+
+
+def modal_answer(
+    outcomes: list[VariantOutcome],
+    expected: Sequence[str],
+    languages: Mapping[str, str] | None = None,
+) -> tuple[str | None, list[str]]:
+    """(answer key, its articles) that most drafts of a cluster give, by `answer_keys`.
+    Ties go to an expected article (or the expected translations), then by name. The
+    articles of TRANSLATIONS are the expected ones; of any other key, the article itself."""
+    langs = languages or {}
+    counts = Counter(k for o in outcomes for k in answer_keys(o.cited_documents, expected, langs))
     if not counts:
+        return None, []
+    key = min(counts, key=lambda k: (-counts[k], k != TRANSLATIONS and k not in expected, k))
+    return key, (list(expected) if key == TRANSLATIONS else [key])
+
+
+def modal_article(
+    outcomes: list[VariantOutcome],
+    expected: Sequence[str],
+    languages: Mapping[str, str] | None = None,
+) -> str | None:
+    """The article of the modal answer most drafts cite (ties: the order of `expected`,
+    then by name): without translations, the article most drafts cite (ties: an expected
+    one, then by name)."""
+    _, articles = modal_answer(outcomes, expected, languages)
+    if not articles:
         return None
-    return min(counts, key=lambda d: (-counts[d], d not in expected, d))
+    counts = Counter(d for o in outcomes for d in dict.fromkeys(o.cited_documents))
+    order = {a: i for i, a in enumerate(expected)}
+    return min(articles, key=lambda d: (-counts[d], order.get(d, len(order)), d))
 
 
 def cosine_matrix(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
@@ -351,10 +409,14 @@ def cluster_scores(
     else:
         out.update(recall_at_k=None, mrr=None, citation_accuracy=None)
     if cluster.answers:
-        modal = modal_article(outcomes, cluster.expected_articles)
-        out["modal_article"] = modal
+        expected, langs = cluster.expected_articles, cluster.article_languages
+        key, articles = modal_answer(outcomes, expected, langs)
+        out["modal_article"] = modal_article(outcomes, expected, langs)
+        out["modal_answer"] = articles  # the modal article, or the expected translations
         out["citation_agreement"] = (
-            _share(modal in o.cited_documents for o in outcomes) if modal else 0.0
+            _share(key in answer_keys(o.cited_documents, expected, langs) for o in outcomes)
+            if key
+            else 0.0
         )
         sets = [frozenset(o.facts) for o in outcomes]
         consistent = len(set(sets)) == 1
@@ -375,6 +437,7 @@ def cluster_scores(
     else:
         out.update(
             modal_article=None,
+            modal_answer=[],
             citation_agreement=None,
             fact_consistency=None,
             fact_recall=None,

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from evals.metrics import METRICS
+from evals.metrics import HIGHER_IS_BETTER, METRICS
 
 esc = html.escape
 
@@ -137,6 +137,13 @@ def _charts(result: Mapping[str, Any]) -> list[str]:
     return parts
 
 
+def _bar(name: str, bar: Mapping[str, Any] | None) -> str:
+    """A bar as "≥ 0.900", or "≤ 0.100" for a metric whose bar is a maximum."""
+    if not bar:
+        return ""
+    return f"{'≥' if HIGHER_IS_BETTER.get(name, True) else '≤'} {fmt(bar['bar'])}"
+
+
 def _summary(result: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> list[str]:
     summary = result["summary"]
     bars = result.get("bars") or {}
@@ -156,7 +163,7 @@ def _summary(result: Mapping[str, Any], comparison: Mapping[str, Any] | None) ->
         row = (
             f"<tr class='{css}'><td class='l'><code>{esc(name)}</code></td>"
             f"<td class='l'>{esc(meaning)}</td><td>{esc(fmt(value))}</td>"
-            f"<td>{esc(fmt(bar['bar']) if bar else '')}</td><td>{esc(verdict)}</td>"
+            f"<td>{esc(_bar(name, bar))}</td><td>{esc(verdict)}</td>"
         )
         if comparison:
             c = comparison.get(name) or {}
@@ -296,6 +303,12 @@ def _variant_card(
     return parts
 
 
+def _translations(scores: Mapping[str, Any]) -> str:
+    """The other articles of a modal answer of expected translations, as a suffix."""
+    others = [a for a in scores.get("modal_answer") or [] if a != scores.get("modal_article")]
+    return f" (or its translation {esc(', '.join(others))})" if others else ""
+
+
 def _clusters(result: Mapping[str, Any], suite_key: str) -> list[str]:
     parts: list[str] = []
     for cluster in result["clusters"]:
@@ -316,7 +329,7 @@ def _clusters(result: Mapping[str, Any], suite_key: str) -> list[str]:
             f"{esc(', '.join(exp['expected_articles']) or '–')}; team "
             f"{esc(exp['expected_team'] or '–')}; intent {esc(exp['expected_intent'] or '–')}; "
             f"facts {esc(', '.join(exp['expected_facts']) or '–')}. Modal article: "
-            f"{esc(s.get('modal_article') or '–')}. Facts every draft states: "
+            f"{esc(s.get('modal_article') or '–')}{_translations(s)}. Facts every draft states: "
             f"{esc(', '.join(s.get('facts_common') or []) or '–')}; stated by some only: "
             f"{esc(', '.join(s.get('facts_differing') or []) or '–')}.</p>",
             "<p class='meta'>Highlighted: words of each answer that differ from the reference "
@@ -408,6 +421,27 @@ def _cluster_changes(changes: Mapping[str, Any] | None, suite_key: str) -> list[
     return parts
 
 
+def _baseline(compared: Mapping[str, Any]) -> list[str]:
+    """--compare / compare_to: what the run is compared with, and whether the suite changed."""
+    if not compared:
+        return []
+    previous = compared.get("previous_run") or {}
+    when = compared.get("previous_generated_at") or previous.get("started_at")
+    text = (
+        f"Compared with {esc(str(compared.get('baseline') or 'a previous run'))}"
+        + (f" of {esc(str(when)[:16].replace('T', ' '))}" if when else "")
+        + f" (suite hash <code>{esc(str(compared.get('previous_hash') or '')[:16])}</code>"
+        + (f", KB version {esc(str(previous['kb_version']))}" if "kb_version" in previous else "")
+        + ")."
+    )
+    if not compared.get("same_suite", True):
+        text += (
+            " <span class='bad'>The suite changed since then (another suite hash): clusters "
+            "are compared by id, and the overall scores are over different questions.</span>"
+        )
+    return [f"<p class='meta'>{text}</p>"]
+
+
 def render_report(
     results: Sequence[Mapping[str, Any]],
     comparisons: Mapping[str, Mapping[str, Any]] | None = None,
@@ -445,6 +479,7 @@ def render_report(
             f"{esc(str(run.get('kb_documents')))} articles); repeat {esc(str(run.get('repeat')))}; "
             f"{esc(str(run.get('duration_s')))} s.</p>",
             "<h3>Summary</h3>",
+            *_baseline(compared),
             *_summary(result, comparison),
             *_cluster_changes(compared.get("clusters"), key),
             "<h3>Clusters</h3>",

@@ -708,6 +708,15 @@ def score(
     suite = loaded.suite
     offers = default_offers()
     first = [p for p in posted if p.repeat == 0]
+    wanted = {a for c in suite.clusters for a in c.expected_articles}
+    with sandbox.session(write=False) as session:
+        languages = {
+            doc_id: language
+            for doc_id, language in session.execute(
+                select(KbDocument.id, KbDocument.language).where(KbDocument.id.in_(wanted))
+            )
+            if language
+        }
     expectations = {
         c.id: ClusterExpectation(
             id=c.id,
@@ -715,6 +724,7 @@ def score(
             expected_team=c.expected_team,
             expected_intent=c.expected_intent,
             expected_facts=list(c.expected_facts),
+            article_languages={a: languages[a] for a in c.expected_articles if a in languages},
         )
         for c in suite.clusters
     }
@@ -790,12 +800,15 @@ def run_suites(
     options: RunOptions | None = None,
     progress: Callable[[str, str, int, int], None] | None = None,
     previous: Mapping[str, Any] | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Run several suites; the JSON document of `evals run --json` (and of the API).
 
-    `previous` is an earlier document: each suite of the same name gets `compare`, the
-    per-metric deltas and what got better or worse per cluster. `passed` is False when a
-    --fail-under bar was missed in any suite.
+    `previous` is an earlier document (`baseline` names it: the --compare file, or the API
+    run it comes from): each suite of the same name gets `compare`, the per-metric deltas
+    and what got better or worse per cluster, and `same_suite`, whether the suite's hash is
+    the baseline's (a changed suite is still compared, cluster by cluster id). `passed` is
+    False when a --fail-under bar was missed in any suite.
     """
     from evals.metrics import compare, compare_clusters
 
@@ -814,6 +827,8 @@ def run_suites(
         )
         if before is not None:
             result["compare"] = {
+                "baseline": baseline,
+                "previous_generated_at": (previous or {}).get("generated_at"),
                 "previous_hash": before["suite"]["hash"],
                 "same_suite": before["suite"]["hash"] == loaded.hash,
                 "previous_run": before.get("run", {}),
@@ -832,12 +847,18 @@ def run_suites(
 
 
 def missed_bars(results: Sequence[Mapping[str, Any]]) -> list[str]:
-    """`suite: metric value < bar` for every --fail-under bar a suite missed."""
+    """`suite: metric value < bar` for every --fail-under bar a suite missed (`>` for a
+    metric whose bar is a maximum, needs_human_rate)."""
+    from evals.metrics import HIGHER_IS_BETTER
+
     out = []
     for r in results:
         for metric, bar in (r.get("bars") or {}).items():
             if bar["passed"] is False:
-                out.append(f"{r['suite']['name']}: {metric} {bar['value']:.3f} < {bar['bar']:.3f}")
+                op = "<" if HIGHER_IS_BETTER.get(metric, True) else ">"
+                out.append(
+                    f"{r['suite']['name']}: {metric} {bar['value']:.3f} {op} {bar['bar']:.3f}"
+                )
     return out
 
 

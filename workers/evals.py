@@ -11,7 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.evaluation.service import claim_run, finish_run, renew_lease, sweep_runs
+from core.evaluation.service import (
+    claim_run,
+    comparison_baseline,
+    finish_run,
+    renew_lease,
+    sweep_runs,
+)
 
 if TYPE_CHECKING:
     from adapters.container import Container
@@ -24,9 +30,27 @@ _pending: set[str] = set()  # runs with a thread in this process (the sweeper re
 _pending_lock = threading.Lock()
 
 
-def summary_of(doc: dict[str, Any]) -> dict[str, Any]:
-    """What GET /v1/evals/runs/{id} shows: per suite its name, hash and scores; the bars."""
+def compare_summary(compared: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The short form of a suite's `compare` (the full one is in the result): baseline,
+    whether the suite is the same, per-metric deltas, the clusters that got better/worse."""
+    if not compared:
+        return None
+    clusters = compared.get("clusters") or {}
     return {
+        "baseline": compared.get("baseline"),
+        "same_suite": compared.get("same_suite"),
+        "previous_hash": compared.get("previous_hash"),
+        "metrics": compared.get("metrics") or {},
+        "clusters": {
+            key: clusters.get(key) or [] for key in ("better", "worse", "added", "removed")
+        },
+    }
+
+
+def summary_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """What GET /v1/evals/runs/{id} shows: per suite its name, hash and scores; the bars;
+    with `compare_to`, the baseline run and what changed since."""
+    out: dict[str, Any] = {
         "passed": doc["passed"],
         "missed": doc["missed"],
         "suites": [
@@ -38,10 +62,14 @@ def summary_of(doc: dict[str, Any]) -> dict[str, Any]:
                 "summary": r["summary"],
                 "bars": r.get("bars", {}),
                 "run": r.get("run", {}),
+                **({"compare": compare_summary(r["compare"])} if r.get("compare") else {}),
             }
             for r in doc["suites"]
         ],
     }
+    if doc.get("compare_to"):
+        out["compare_to"] = doc["compare_to"]
+    return out
 
 
 def run_eval(container: Container, run_id: str) -> str | None:
@@ -60,6 +88,7 @@ def run_eval(container: Container, run_id: str) -> str | None:
             return None
         attempt, text, source = run.attempts, run.suite_yaml, run.suite_source
         options = dict(run.options or {})
+        suite_name = run.suite_name
     last_renewal = time.monotonic()
 
     def progress(suite: str, stage: str, done: int, total: int) -> None:
@@ -79,12 +108,21 @@ def run_eval(container: Container, run_id: str) -> str | None:
         base = Path(source).parent if source != "inline" else SUITES_DIR
         loaded = parse_suite(text, source=source, base_dir=base)
         bars = parse_bars(f"{k}={v}" for k, v in (options.get("fail_under") or {}).items())
+        baseline_id = options.get("compare_to")
+        previous = None
+        if baseline_id:
+            with container.session(write=False) as session:
+                previous = comparison_baseline(session, str(baseline_id), suite_name)
         doc = run_suites(
             container,
             [loaded],
             RunOptions(repeat=int(options.get("repeat", 1)), bars=bars),
             progress,
+            previous,
+            baseline=f"eval run {baseline_id}" if baseline_id else None,
         )
+        if baseline_id:
+            doc["compare_to"] = baseline_id
         report = render_report(doc["suites"], comparisons(doc))
         summary, result = summary_of(doc), doc
     except Exception as exc:  # noqa: BLE001 - recorded on the run for the user to see

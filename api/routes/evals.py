@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -11,7 +11,14 @@ from api.deps import JsonBody, UowDep, require
 from core.auth.service import Role
 from core.errors import InvalidInput, NotFound
 from core.evaluation.schemas import EvalRunIn, EvalRunOut, EvalRunPage
-from core.evaluation.service import create_run, get_run, list_runs, run_out, run_result
+from core.evaluation.service import (
+    comparison_baseline,
+    create_run,
+    get_run,
+    list_runs,
+    run_out,
+    run_result,
+)
 from core.tasks import TaskName
 
 router = APIRouter(prefix="/v1/evals", tags=["evals"])
@@ -19,10 +26,23 @@ router = APIRouter(prefix="/v1/evals", tags=["evals"])
 Manager = Depends(require(Role.KNOWLEDGE_MANAGER))
 
 
-@router.post("/runs", status_code=202, response_model=EvalRunOut, dependencies=[JsonBody, Manager])
+@router.post(
+    "/runs",
+    status_code=202,
+    response_model=EvalRunOut,
+    dependencies=[JsonBody, Manager],
+    responses={
+        404: {"description": "`compare_to` names no run"},
+        409: {"description": "The `compare_to` run is not done (or failed)"},
+        422: {"description": "Bad suite or bars, or a `compare_to` run of another suite"},
+    },
+)
 def start_run(body: EvalRunIn, uow: UowDep, response: Response) -> EvalRunOut:
     """Queue a run of a suite (a file in evals/suites by name, or inline YAML); poll
-    `GET /v1/evals/runs/{id}` until `done`, then fetch the report."""
+    `GET /v1/evals/runs/{id}` until `done`, then fetch the report. With `compare_to` (the id
+    of a finished run of a suite of the same name) the result and report say what got
+    better or worse since that run: 404 for an unknown run, 409 for one not done (or
+    failed), 422 for one of another suite."""
     from evals.metrics import parse_bars
     from evals.suite import SuiteError, resolve_suite
 
@@ -34,6 +54,10 @@ def start_run(body: EvalRunIn, uow: UowDep, response: Response) -> EvalRunOut:
         parse_bars(f"{k}={v}" for k, v in body.fail_under.items())
     except ValueError as exc:
         raise InvalidInput(str(exc), field="fail_under") from exc
+    options: dict[str, Any] = {"repeat": body.repeat, "fail_under": body.fail_under}
+    if body.compare_to is not None:
+        comparison_baseline(uow.session, body.compare_to, loaded.suite.name)
+        options["compare_to"] = body.compare_to
     text = body.suite if loaded.source == "inline" else open(loaded.source, encoding="utf-8").read()
     container = uow.container
     run = create_run(
@@ -42,7 +66,7 @@ def start_run(body: EvalRunIn, uow: UowDep, response: Response) -> EvalRunOut:
         suite_hash=loaded.hash,
         suite_source=loaded.source,
         suite_yaml=text,
-        options={"repeat": body.repeat, "fail_under": body.fail_under},
+        options=options,
         now=container.clock.now(),
     )
     run_id = run.id

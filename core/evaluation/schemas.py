@@ -22,7 +22,18 @@ class EvalRunIn(BaseModel):
     )
     repeat: int = Field(1, ge=1, le=10, description="Run every variant N times (stability).")
     fail_under: dict[str, float] = Field(
-        default_factory=dict, description="Bars: {metric: minimum}; `passed` is false below."
+        default_factory=dict,
+        description="Bars: {metric: minimum} (a maximum for needs_human_rate); `passed` is "
+        "false when one is missed; a metric the suite cannot measure passes as n/a.",
+    )
+    compare_to: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Id of an earlier run (status done) of a suite with the same name: its "
+        "stored result is the baseline, as `threadline evals run --compare previous.json`. "
+        "The result and report then hold what got better or worse (per suite `compare`). "
+        "A different suite hash is allowed (`compare.same_suite` is false).",
     )
 
 

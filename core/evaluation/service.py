@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.evaluation.models import EvalRun
 from core.evaluation.schemas import EvalRunOut
 
@@ -102,6 +102,40 @@ def run_result(session: Session, run_id: str) -> dict[str, Any]:
             code="run_failed",
         )
     return dict(run.result)
+
+
+def comparison_baseline(session: Session, run_id: str, suite_name: str) -> dict[str, Any]:
+    """The stored result of run `run_id` as the baseline of a new run of `suite_name`
+    (`compare_to`): NotFound for an unknown run, Conflict (code `baseline_not_finished` /
+    `baseline_failed`) for one that is not done, InvalidInput (code `baseline_other_suite`)
+    for one that ran no suite of that name (there would be nothing to compare)."""
+    run = session.get(EvalRun, run_id)
+    if run is None:
+        raise NotFound(f"compare_to: eval run {run_id} does not exist", field="compare_to")
+    if run.status in ("queued", "running"):
+        raise Conflict(
+            f"compare_to: eval run {run_id} is {run.status}; compare with it once its status "
+            "is done",
+            field="compare_to",
+            code="baseline_not_finished",
+        )
+    result = dict(run.result or {})
+    if run.status == "failed" or not result:
+        raise Conflict(
+            f"compare_to: eval run {run_id} failed and has no result to compare with: "
+            f"{run.error or 'no reason recorded'}",
+            field="compare_to",
+            code="baseline_failed",
+        )
+    names = [s.get("suite", {}).get("name") for s in result.get("suites") or []]
+    if suite_name not in names:
+        raise InvalidInput(
+            f"compare_to: eval run {run_id} ran suite {', '.join(map(repr, names)) or 'none'}, "
+            f"not {suite_name!r}: there is nothing to compare",
+            field="compare_to",
+            code="baseline_other_suite",
+        )
+    return result
 
 
 def list_runs(session: Session, limit: int = 50, offset: int = 0) -> tuple[list[EvalRun], int]:

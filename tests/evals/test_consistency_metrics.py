@@ -10,8 +10,10 @@ import pytest
 
 from core.config import Settings
 from evals.metrics import (
+    TRANSLATIONS,
     ClusterExpectation,
     VariantOutcome,
+    answer_keys,
     answer_text,
     apply_repeat_agreement,
     check_bars,
@@ -28,6 +30,7 @@ from evals.metrics import (
     public_personal_data,
     repeat_agreement,
     summarize,
+    translated_answer,
 )
 from evals.runner import Posted, outcome_of
 from evals.suite import Cluster, Persona, Variant
@@ -148,6 +151,86 @@ def test_policy_checks_and_stability() -> None:
     assert scores["stability"] == 0.5
 
 
+RETURNS_DE = ClusterExpectation(
+    id="return-window",
+    expected_articles=["returns-window", "ruecksendung-erstattung-de"],
+    expected_facts=["30 days"],
+    # from the KB front matter (`language:`), as the runner fills it in
+    article_languages={"returns-window": "en", "ruecksendung-erstattung-de": "de"},
+)
+
+
+def test_a_variant_answered_from_the_expected_translation_agrees() -> None:
+    """The KB does not link an article to its translation: expected articles of a cluster,
+    each in another language, are one answer for citation agreement."""
+    outs = [
+        outcome("email", "You can return items within 30 days of delivery.", ["returns-window"]),
+        outcome("sms", "Returns are accepted within 30 days of delivery.", ["returns-window"]),
+        outcome(
+            "email-de",
+            "Sie können Artikel innerhalb von 30 Tagen zurückgeben.",
+            ["ruecksendung-erstattung-de"],
+        ),
+    ]
+    scores = cluster_scores(RETURNS_DE, outs, [[1.0], [1.0], [1.0]])
+    assert scores["citation_agreement"] == 1.0 and scores["consistent"] is True
+    assert scores["modal_article"] == "returns-window"  # the one most drafts cite
+    assert scores["modal_answer"] == ["returns-window", "ruecksendung-erstattung-de"]
+    assert scores["citation_accuracy"] == 1.0
+
+
+def test_a_variant_answered_from_an_unrelated_article_does_not_agree() -> None:
+    outs = [
+        outcome("email", "You can return items within 30 days of delivery.", ["returns-window"]),
+        outcome(
+            "email-de",
+            "Sie können Artikel innerhalb von 30 Tagen zurückgeben.",
+            ["ruecksendung-erstattung-de"],
+        ),
+        outcome("chat", "Items can be returned within 30 days.", ["damaged-or-wrong-item"]),
+        outcome("sms", "Items can be sent back within 30 days.", ["damaged-or-wrong-item"]),
+    ]
+    scores = cluster_scores(RETURNS_DE, outs, [[1.0]] * 4)
+    # two drafts each: the tie goes to the expected answer, the unrelated article disagrees
+    assert scores["modal_answer"] == ["returns-window", "ruecksendung-erstattung-de"]
+    assert scores["citation_agreement"] == 0.5 and scores["consistent"] is False
+    # three drafts from the unrelated article: it is the modal answer, the translations agree
+    # with each other but not with it
+    outs.append(outcome("ig", "Within 30 days.", ["damaged-or-wrong-item"]))
+    scores = cluster_scores(RETURNS_DE, outs, [[1.0]] * 5)
+    assert scores["modal_article"] == "damaged-or-wrong-item"
+    assert scores["modal_answer"] == ["damaged-or-wrong-item"]
+    assert scores["citation_agreement"] == pytest.approx(3 / 5)
+
+
+def test_expected_alternatives_in_one_language_are_different_answers() -> None:
+    """Two expected articles in one language (or of unknown language) are alternatives,
+    not translations: drafts citing one or the other do not agree."""
+    both_en = ClusterExpectation(
+        id="refund-timing",
+        expected_articles=["refund-timing", "refund-status"],
+        article_languages={"refund-timing": "en", "refund-status": "en"},
+    )
+    outs = [
+        outcome("email", "Refunds take 5 business days.", ["refund-timing"]),
+        outcome("chat", "Refunds take 5 business days.", ["refund-timing"]),
+        outcome("sms", "Refunds take 5 business days.", ["refund-status"]),
+    ]
+    scores = cluster_scores(both_en, outs, [[1.0]] * 3)
+    assert scores["modal_answer"] == ["refund-timing"]
+    assert scores["citation_agreement"] == pytest.approx(2 / 3)
+    unknown = ClusterExpectation(id="return-window", expected_articles=RETURNS_DE.expected_articles)
+    outs = [
+        outcome("email", "Within 30 days.", ["returns-window"]),
+        outcome("email-de", "Innerhalb von 30 Tagen.", ["ruecksendung-erstattung-de"]),
+    ]
+    assert cluster_scores(unknown, outs, [[1.0]] * 2)["citation_agreement"] == 0.5
+    cited = ["ruecksendung-erstattung-de", "returns-window", "warranty"]
+    keys = answer_keys(cited, RETURNS_DE.expected_articles, RETURNS_DE.article_languages)
+    assert keys == [TRANSLATIONS, "warranty"]
+    assert not translated_answer(["a", "b", "c"], {"a": "en", "b": "de", "c": "en"})
+
+
 def test_routing_only_clusters_have_no_answer_metrics() -> None:
     routing = ClusterExpectation(id="card", expected_team="cards", expected_intent="card_arrival")
     outs = [outcome("a", "x", [], team="cards", intent="card_arrival")]
@@ -204,6 +287,18 @@ def test_bars_and_comparison() -> None:
     checked = check_bars({"fact_agreement": 0.8, "team_accuracy": None}, bars)
     assert checked["fact_agreement"]["passed"] is False
     assert checked["team_accuracy"]["passed"] is None  # not measurable in this suite
+    # needs_human_rate is lower-is-better: its bar is a maximum
+    worst = check_bars({"needs_human_rate": 0.3}, parse_bars(["needs_human_rate=0.2"]))
+    assert worst["needs_human_rate"]["passed"] is False
+    best = check_bars({"needs_human_rate": 0.1}, parse_bars(["needs_human_rate=0.2"]))
+    assert best["needs_human_rate"]["passed"] is True
+    from evals.runner import missed_bars
+
+    results = [{"suite": {"name": "s"}, "bars": {**worst, **checked}}]
+    assert missed_bars(results) == [
+        "s: needs_human_rate 0.300 > 0.200",
+        "s: fact_agreement 0.800 < 0.900",
+    ]
     with pytest.raises(ValueError, match="unknown metric 'facts'"):
         parse_bars(["facts=0.9"])
     with pytest.raises(ValueError, match="metric=value"):

@@ -139,6 +139,131 @@ def test_a_run_goes_through_the_worker_and_back(api: Api, tiny_suite_text: str) 
     assert set(result["per_intent"]) == {"return_request", "(none)"}
 
 
+@pytest.mark.slow
+def test_compare_to_an_earlier_run_puts_the_comparison_in_result_and_report(
+    api: Api, tiny_suite_text: str
+) -> None:
+    """`compare_to`: the API's `threadline evals run --compare previous.json`. The second
+    run asks the mixed-up cluster's parcel question as a returns question (another suite
+    hash, same suite name: allowed, and said so)."""
+    first = api.post(RUNS, role="knowledge_manager", json={"suite": tiny_suite_text})
+    assert first.status_code == 202, first.text
+    # Not finished yet: 409 (unless the worker was very quick).
+    early = api.post(
+        RUNS,
+        role="knowledge_manager",
+        json={"suite": tiny_suite_text, "compare_to": first.json()["id"]},
+    )
+    if early.status_code != 202:
+        assert early.status_code == 409, early.text
+        assert error(early)["code"] == "baseline_not_finished"
+        assert error(early)["field"] == "compare_to"
+    baseline = wait_for_run(api, first.json()["id"])
+    assert baseline["status"] == "done", baseline["error"]
+    if early.status_code == 202:
+        wait_for_run(api, early.json()["id"])
+
+    changed = tiny_suite_text.replace(
+        "My parcel never arrived and tracking is stuck",
+        "How many days do I have to return an item I bought?",
+    )
+    resp = api.post(
+        RUNS,
+        role="knowledge_manager",
+        json={"suite": changed, "compare_to": baseline["id"]},
+    )
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["options"]["compare_to"] == baseline["id"]
+    assert resp.json()["suite_hash"] != baseline["suite_hash"]
+    run = wait_for_run(api, resp.json()["id"])
+    assert run["status"] == "done", run["error"]
+
+    # The status: the baseline and a short form of the comparison.
+    assert run["summary"]["compare_to"] == baseline["id"]
+    short = run["summary"]["suites"][0]["compare"]
+    assert short["baseline"] == f"eval run {baseline['id']}"
+    assert short["same_suite"] is False and short["previous_hash"] == baseline["suite_hash"]
+    assert short["metrics"]["citation_agreement"]["previous"] == 0.75
+    assert "mixed-up" in short["clusters"]["better"] and short["clusters"]["worse"] == []
+
+    # The result: the same `compare` the CLI writes with --compare.
+    doc = api.get(run["result_url"], role="knowledge_manager").json()
+    assert doc["compare_to"] == baseline["id"]
+    compared = doc["suites"][0]["compare"]
+    old = api.get(baseline["result_url"], role="knowledge_manager").json()
+    assert compared["previous_run"] == old["suites"][0]["run"]
+    assert compared["previous_generated_at"] == old["generated_at"]
+    assert compared["metrics"]["citation_agreement"]["current"] == 1.0
+    assert compared["metrics"]["citation_agreement"]["trend"] == "better"
+    mixed = next(c for c in compared["clusters"]["changed"] if c["id"] == "mixed-up")
+    assert mixed["changes"]["citation_agreement"] == {
+        "previous": 0.5,
+        "current": 1.0,
+        "delta": 0.5,
+        "trend": "better",
+    }
+    assert compared["clusters"]["unchanged"] == 1  # return-window
+
+    # The report: the baseline, the changed suite, the previous values and the clusters.
+    page = api.get(run["report_url"], role="knowledge_manager").text
+    assert f"Compared with eval run {baseline['id']}" in page
+    assert "The suite changed since then (another suite hash)" in page
+    assert "<th>previous</th><th>change</th>" in page
+    assert "Clusters since the previous run" in page and "citation agreement 0.500" in page
+
+
+def test_compare_to_must_name_a_finished_run_of_the_same_suite(
+    api: Api, container: Any, tiny_suite_text: str
+) -> None:
+    """404 for an unknown run, 409 for one not done or failed, 422 for another suite."""
+    from core.evaluation.service import claim_run, create_run, finish_run
+
+    def post(compare_to: str) -> Any:
+        body = {"suite": tiny_suite_text, "compare_to": compare_to}
+        return api.post(RUNS, role="knowledge_manager", json=body)
+
+    missing = post("no-such-run")
+    assert missing.status_code == 404, missing.text
+    assert error(missing)["field"] == "compare_to" and "no-such-run" in error(missing)["message"]
+
+    now = container.clock.now()
+    ids = {}
+    with container.session() as session:
+        for name in ("queued", "running", "failed", "other"):
+            ids[name] = create_run(
+                session,
+                suite_name="tiny" if name != "other" else "demo-consistency",
+                suite_hash="0" * 64,
+                suite_source="inline",
+                suite_yaml="name: tiny",
+                options={},
+                now=now,
+            ).id
+        session.commit()
+    with container.session() as session:
+        for name in ("running", "failed", "other"):
+            assert claim_run(session, ids[name], now) is not None
+        assert finish_run(session, ids["failed"], 1, now, error="EvalRunError: the KB is gone")
+        other = {"suites": [{"suite": {"name": "demo-consistency"}, "summary": {}}]}
+        assert finish_run(session, ids["other"], 1, now, summary={"passed": True}, result=other)
+        session.commit()
+
+    for name in ("queued", "running"):
+        resp = post(ids[name])
+        assert resp.status_code == 409, resp.text
+        assert error(resp)["code"] == "baseline_not_finished"
+        assert f"is {name}" in error(resp)["message"]
+    failed = post(ids["failed"])
+    assert failed.status_code == 409 and error(failed)["code"] == "baseline_failed"
+    assert "the KB is gone" in error(failed)["message"]
+    other_suite = post(ids["other"])
+    assert other_suite.status_code == 422, other_suite.text
+    assert error(other_suite)["code"] == "baseline_other_suite"
+    assert "ran suite 'demo-consistency', not 'tiny'" in error(other_suite)["message"]
+    # None of them was queued.
+    assert api.get(RUNS, role="knowledge_manager").json()["total"] == 4
+
+
 def test_a_run_the_worker_cannot_finish_is_failed_with_the_reason(
     api: Api, tiny_suite_text: str, tmp_path: Any
 ) -> None:

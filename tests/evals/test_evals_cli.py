@@ -43,6 +43,15 @@ def test_exit_2_for_bad_options(
     assert message in result.output
 
 
+def test_fail_under_help_says_needs_human_rate_is_a_maximum(data_dir: Path) -> None:
+    result = runner.invoke(app, ["evals", "run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
+    assert "exit 1 when a suite scores below the bar (above it for needs_human_rate" in text
+    assert "whose bar is a maximum" in text and "an unknown metric exits 2" in text
+    assert "a metric the suite cannot measure shows n/a and passes" in text
+
+
 def test_exit_2_for_a_bad_or_unreadable_suite(data_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["evals", "run", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2 and "cannot read" in result.output
@@ -128,7 +137,8 @@ def test_a_real_run_writes_json_and_report(
     )
     assert again.exit_code == 0, again.output
     compared = json.loads(again.stdout)["suites"][0]["compare"]
-    assert compared["same_suite"] is True
+    assert compared["same_suite"] is True and compared["baseline"] == str(out)
+    assert compared["previous_generated_at"] == doc["generated_at"]
     assert compared["metrics"]["fact_agreement"]["trend"] == "same"
     # Same suite, same KB, same composer: no cluster got better or worse.
     assert compared["clusters"]["changed"] == [] and compared["clusters"]["unchanged"] == 2

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from evals.kb_lint import chunks_from_documents, lint, sentences
+from evals.kb_lint import LintChunk, chunks_from_documents, lint, mentions, sentences
 from kb_ingest.pipeline import IngestOptions, prepare_paths
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def article(folder: Path, name: str, front: str, body: str) -> None:
@@ -195,3 +197,61 @@ def test_text_output_shows_both_sides_of_every_finding(monkeypatch: pytest.Monke
     assert "Our warranty lasts 2 years." in line
     assert "0.981" in text and "0.93" in text
     assert "kb/: 4 articles, 9 chunks: 1 contradiction(s), 1 near-duplicate pair(s)." in text
+
+
+def test_email_addresses_and_links_are_no_context() -> None:
+    """The company's domain is in every address and link: as context it made the demo KB's
+    "reset e-mail … within 5 minutes" and "order confirmations … within 15 minutes" look
+    like one fact (they shared only "northwind", "outfitter" and "example")."""
+    reset = LintChunk(
+        "password-reset",
+        "Resetting your password",
+        "The reset e-mail comes from no-reply@northwind-outfitters.example within 5 minutes; "
+        "if it doesn't arrive, check your spam folder.",
+    )
+    confirmation = LintChunk(
+        "faq-order-confirmation",
+        "I didn't receive an order confirmation e-mail.",
+        "Order confirmations are sent within 15 minutes from orders@northwind-outfitters.example"
+        " (see https://www.northwind-outfitters.example/help/orders).",
+    )
+    found = mentions([reset, confirmation])
+    assert [m.written for m in found] == ["5 minutes", "15 minutes"]
+    assert found[0].context == {"reset", "mail", "com"}  # "comes", light-stemmed
+    assert found[1].context == {"order", "confirmation", "sent"}
+    assert not found[0].context & found[1].context
+
+
+def test_a_contradiction_next_to_addresses_and_links_is_found(tmp_path: Path) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    article(
+        folder,
+        "plans.md",
+        "id: plans\ntitle: Cancelling a plan\ntags: [billing]",
+        "# Cancelling a plan\n\nRefunds for cancelled plans are issued within 5 business days "
+        "of the cancellation (questions: billing@northwind-outfitters.example).",
+    )
+    article(
+        folder,
+        "faq.md",
+        "id: billing-faq\ntitle: Billing FAQ\ntags: [billing]",
+        "# Billing FAQ\n\nRefunds for cancelled plans are issued within 10 business days of the "
+        "cancellation, see https://www.northwind-outfitters.example/refunds.",
+    )
+    found = lint(chunks(folder))
+    assert len(found) == 1 and found[0].kind == "contradiction"
+    assert {found[0].a.written, found[0].b.written} == {"5 business days", "10 business days"}
+    assert not {"northwind", "outfitter", "example"} & set(found[0].shared_context)
+
+
+@pytest.mark.slow
+def test_the_demo_kb_has_no_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`threadline kb lint demo/kb` (with the embedder): the demo KB states every fact once."""
+    from api.cli import app
+
+    monkeypatch.setenv("THREADLINE_DATA_DIR", str(tmp_path / "var"))
+    result = CliRunner().invoke(app, ["kb", "lint", str(ROOT / "demo" / "kb"), "--json"])
+    out = json.loads(result.stdout)
+    assert out["findings"] == [] and result.exit_code == 0, out["findings"]
+    assert out["documents"] > 40

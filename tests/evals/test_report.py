@@ -161,9 +161,15 @@ def page() -> str:
     )
     current = result_of(
         [consistent_returns(), shipping(consistent=False)],
-        bars={"team_accuracy": 0.9, "fact_agreement": 0.9, "public_privacy": 1.0},
+        bars={
+            "team_accuracy": 0.9,
+            "fact_agreement": 0.9,
+            "public_privacy": 1.0,
+            "needs_human_rate": 0.5,
+        },
     )
     current["compare"] = {
+        "baseline": "eval run 0f1e2d",
         "previous_hash": previous["suite"]["hash"],
         "same_suite": True,
         "previous_run": previous["run"],
@@ -253,9 +259,11 @@ def test_summary_shows_pass_and_fail_against_the_bars(page: str) -> None:
         m.group(1): m.group(0)
         for m in re.finditer(r"<tr class='[^']*'><td class='l'><code>(\w+)</code>.*?</tr>", page)
     }
-    assert "<td>0.900</td><td>pass</td>" in rows["team_accuracy"]
+    assert "<td>≥ 0.900</td><td>pass</td>" in rows["team_accuracy"]
     assert rows["team_accuracy"].startswith("<tr class='pass'>")
-    assert "<td>0.500</td><td>0.900</td><td>FAIL</td>" in rows["fact_agreement"]
+    assert "<td>0.500</td><td>≥ 0.900</td><td>FAIL</td>" in rows["fact_agreement"]
+    # a maximum: needs_human_rate passes at or below its bar
+    assert "<td>≤ 0.500</td><td>pass</td>" in rows["needs_human_rate"]
     assert rows["fact_agreement"].startswith("<tr class='fail'>")
     assert "<td>n/a</td>" in rows["public_privacy"]  # nothing public: not measurable
 
@@ -275,6 +283,43 @@ def test_compare_section_shows_what_got_better_or_worse(page: str) -> None:
     assert "return-window" not in changes  # unchanged
 
 
+def test_compare_names_its_baseline_and_a_changed_suite() -> None:
+    previous = result_of([consistent_returns()])
+    current = result_of([consistent_returns(), shipping(consistent=True)])
+    same = {
+        "baseline": "eval run 0f1e2d",
+        "previous_hash": previous["suite"]["hash"],
+        "same_suite": True,
+        "previous_run": {"kb_version": 3},
+        "previous_generated_at": "2026-03-01T09:30:00+00:00",
+        "metrics": compare(current["summary"], previous["summary"]),
+        "clusters": compare_clusters(current["clusters"], previous["clusters"]),
+    }
+    page = render_report([{**current, "compare": same}])
+    assert "Compared with eval run 0f1e2d of 2026-03-01 09:30" in page
+    assert "KB version 3" in page and "The suite changed" not in page
+    page = render_report([{**current, "compare": {**same, "same_suite": False}}])
+    assert "The suite changed since then (another suite hash)" in page
+
+
 def test_no_compare_section_without_a_previous_run() -> None:
     page = render_report([result_of([consistent_returns()])])
     assert "Clusters since the previous run" not in page and "<th>previous</th>" not in page
+
+
+def test_drill_down_names_the_translation_of_the_modal_article() -> None:
+    exp = ClusterExpectation(
+        id="return-window",
+        expected_articles=["returns-window", "ruecksendung-erstattung-de"],
+        article_languages={"returns-window": "en", "ruecksendung-erstattung-de": "de"},
+    )
+    outs = [
+        outcome("return-window", "email", "Returns within 30 days.", "returns-window"),
+        outcome("return-window", "chat", "Returns within 30 days.", "returns-window"),
+        outcome("return-window", "de", "Rückgabe in 30 Tagen.", "ruecksendung-erstattung-de"),
+    ]
+    page = render_report([result_of([(exp, outs, [[1.0]] * 3)])])
+    assert (
+        "Modal article: returns-window (or its translation ruecksendung-erstattung-de)"
+        in drill_down(page, "return-window")
+    )
