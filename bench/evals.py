@@ -188,9 +188,9 @@ def markdown(results: Mapping[str, Any], command: str, load: tuple[float, float,
         "Definitions: `evals/metrics.py`. Facts are the canonical values of "
         "`core.drafting.facts` in the answer part of each draft (greeting, acknowledgement, "
         "call follow-up, DM invitation, the link line to the cited article and sign-off "
-        "removed); the cited article itself is compared by the citation metrics. Translations "
-        "count as different articles, so a cluster with a German or French variant answered "
-        "from the German or French article has citation agreement below 1.",
+        "removed); the cited article itself is compared by the citation metrics. When a "
+        "cluster's expected articles are all in different languages (an article and its "
+        "translations), citing any of them is the same answer; any other article counts apart.",
         "",
         "Per cluster (demo suite):",
         "",
