@@ -577,6 +577,240 @@ def topic_of(text: str) -> str | None:
     return None
 
 
+# --- the call summary (phone follow-ups) ----------------------------------------------------
+
+SUMMARY_PREFIX = "On the call, "
+_SUMMARY_MAX_WORDS = 25
+_SUMMARY_MAX_CHARS = 160
+_SUMMARY_SENTENCES = 4  # the problem is stated at the start of a call log
+# "Maria Lopez (VIP) called: …", "Caller Maria Lopez re NW-20417 …", "Outbound call to Jonas
+# Becker re PO 7781: …", "Customer calls about an order …", "Noah called asking for …"
+_CALL_SUBJECT = re.compile(
+    r"^(?P<head>[^.:;?!]{0,100}?\b(?:called|calls|calling|rang|rings|phoned|phones|caller|"
+    r"call(?:\s+(?:to|with|from))?)\b[^.:;?!]{0,60}?)\s*"
+    r"(?:(?P<about>\b(?:re|about|regarding|concerning)\b)|(?P<ask>\basking\s+(?:for|about)\b)"
+    r"|(?P<colon>:))\s*(?P<x>\S.*)$",
+    re.IGNORECASE,
+)
+# "Caller sees two charges …", "The customer reports …", "She lost her phone …"
+_THIRD_PERSON = re.compile(
+    r"^(?:the\s+)?(?:caller|customer|client|he|she)\s+(?P<verb>[a-z]+)\s+(?P<rest>\S.*)$",
+    re.IGNORECASE,
+)
+_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll)\b|\b(?:my|me|mine|we|our|us)\b", re.I)
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|you're|you've)\b", re.IGNORECASE)
+_LEADING_GREETING = re.compile(
+    r"^(?:hi|hello|hey|dear|good\s+(?:morning|afternoon|evening))\b[^,.!]{0,30}[,.!]\s*", re.I
+)
+_TO_YOU = {
+    "i am": "you are",
+    "i was": "you were",
+    "i'm": "you're",
+    "i've": "you've",
+    "i'd": "you'd",
+    "i'll": "you'll",
+    "i": "you",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "we are": "you are",
+    "we were": "you were",
+    "we're": "you're",
+    "we've": "you've",
+    "we'd": "you'd",
+    "we'll": "you'll",
+    "we": "you",
+    "us": "you",
+    "our": "your",
+    "ours": "yours",
+    "ourselves": "yourselves",
+    # the third person of a call log ("his order", "she lost her phone")
+    "he": "you",
+    "she": "you",
+    "him": "you",
+    "his": "your",
+    "her": "your",
+    "himself": "yourself",
+    "herself": "yourself",
+}
+_TO_YOU_PATTERN = re.compile(
+    r"\b(?:" + "|".join(re.escape(k) for k in sorted(_TO_YOU, key=lambda k: (-len(k), k))) + r")\b",
+    re.IGNORECASE,
+)
+_THIRD_PERSON_ONLY = frozenset({"he", "she", "him", "his", "her", "himself", "herself"})
+_IRREGULAR_VERBS = {"has": "have", "is": "are", "was": "were", "does": "do", "says": "say"}
+# verbs a call log joins with "and" ("sees two charges and wants the duplicate refunded")
+_AND_VERB = re.compile(
+    r"\b(and|but)\s+(wants|needs|asks|says|reports|sees|has|is|expects|requests|would like|"
+    r"hopes|plans|prefers|thinks|believes|claims|mentions)\b",
+    re.IGNORECASE,
+)
+# words of an agent's note that are not the customer's problem (mood, internal labels), and
+# words no summary should repeat
+_NOTE_WORDS = re.compile(
+    r"\b(?:customer|caller|agent|vip|frustrated|unhappy|angry|annoyed|upset|rude|calm|polite|"
+    r"abusive|aggressive|shouting|swore|idiot|stupid|damn|shit|fuck\w*|crap)\b",
+    re.IGNORECASE,
+)
+_UNSAFE_CHARS = re.compile(r"[<>{}\[\]|`]|https?://|www\.", re.IGNORECASE)
+
+
+def _base_form(verb: str) -> str:
+    """ "sees" → "see", "reports" → "report", "has" → "have"; past tense stays."""
+    v = verb.lower()
+    if v in _IRREGULAR_VERBS:
+        return _IRREGULAR_VERBS[v]
+    if v.endswith("ies") and len(v) > 4:
+        return v[:-3] + "y"
+    if v.endswith(("sses", "shes", "ches", "xes", "zes", "oes")):
+        return v[:-2]
+    if v.endswith("s") and not v.endswith("ss") and len(v) > 3:
+        return v[:-1]
+    return v
+
+
+def _to_you(text: str, third_person: bool) -> str:
+    """The customer's words (first person) or a call log's (third person) addressed to them."""
+
+    def swap(m: re.Match[str]) -> str:
+        word = m.group(0).replace("’", "'")
+        key = " ".join(word.lower().split())
+        if (key in _THIRD_PERSON_ONLY) != third_person:
+            return word  # in a call log "we" and "I" are us; in the customer's words "her" is
+        return _TO_YOU.get(key, word)  # someone else
+
+    out = _TO_YOU_PATTERN.sub(swap, text.replace("’", "'"))
+    if third_person:
+        out = _AND_VERB.sub(lambda m: f"{m.group(1)} {_base_form(m.group(2))}", out)
+    return out
+
+
+def _clause(text: str) -> str:
+    """The problem as one short clause: up to a colon or semicolon, the first comma when
+    longer, without trailing punctuation."""
+    x = re.split(r"\s*[:;]\s+|\s+[-–—]\s+", text.strip(), maxsplit=1)[0]
+    if len(x.split()) > _SUMMARY_MAX_WORDS or len(x) > _SUMMARY_MAX_CHARS:
+        x = x.split(",")[0]
+    elif "," in x and len(x.split(",")[0].split()) >= 3:
+        x = x.split(",")[0]  # "you returned a tent, warehouse confirmed receipt"
+    return x.strip().rstrip(".!?,;: ").strip()
+
+
+def _safe_for_summary(x: str, context: DraftContext, min_words: int = 2) -> bool:
+    """Short, no personal data, no link or markup, not the customer's name, not a mood or
+    internal label, not an instruction."""
+    words = x.split()
+    if not min_words <= len(words) <= _SUMMARY_MAX_WORDS or len(x) > _SUMMARY_MAX_CHARS:
+        return False
+    if _UNSAFE_CHARS.search(x) or _NOTE_WORDS.search(x) or personal_data(x):
+        return False
+    names = {w.lower() for w in (context.customer.name or "").split() if len(w) > 1}
+    names |= {w.lower() for w in (context.customer.account_name or "").split() if len(w) > 2}
+    if names & {w.lower().strip(".,;:!?()'\"") for w in words}:
+        return False
+    return not message_signals(None, x, {})
+
+
+def _starts_lower(x: str) -> str:
+    word = x.split(" ", 1)[0]
+    if word.lower() in _STOPWORDS or word.lower() in _TO_YOU.values():
+        return word.lower() + x[len(word) :]
+    return x
+
+
+def call_summary(context: DraftContext, flagged: bool = False) -> str | None:
+    """What the call was about, in one short sentence built from the call log (deterministic):
+    "On the call, you told us that your Lumen 900 headlamp flickers after three months.",
+    "On the call, you asked about 3 pending charges of £89.99.", "On the call, we spoke about
+    PO 7781." Only the customer's stated problem is taken: the subject of a call note ("X
+    called re …", "Caller … : …"), what the customer said in the first person, or a note's
+    "Caller reports …"; never the agent's actions, moods or internal labels, never personal
+    data or the customer's name, never a link. A message flagged as a prompt injection is not
+    quoted at all: only its topic is named ("your refund", an order number)."""
+    sentences = [
+        _LEADING_GREETING.sub("", s.strip())
+        for s in _split_sentences(_inline(context.text))[:_SUMMARY_SENTENCES]
+    ]
+    log = bool(sentences) and bool(_CALL_LOG.search(sentences[0]))
+    if not flagged and sentences:
+        found = _from_call_log(sentences[0], context)
+        if found is None and not log:
+            # the customer's own words: their first statement about themselves (in an
+            # agent's call log, "we" and "our side" are the agent's, so never there)
+            for sentence in sentences:
+                found = _from_own_words(sentence, context)
+                if found is not None:
+                    break
+        if found is not None:
+            return f"{SUMMARY_PREFIX}{found}."
+    # else its topic: a fixed phrase or a reference, never free text; from where the problem
+    # is stated (a log's later sentences name orders checked for identity, refunds issued…)
+    stated = " ".join(sentences[:1] if log else sentences[:2])
+    topic = topic_of(_PARENTHESES.sub("", stated) if log else stated)
+    if topic and _safe_for_summary(topic, context, min_words=1):
+        return f"{SUMMARY_PREFIX}we spoke about {topic}."
+    return None
+
+
+_PARENTHESES = re.compile(r"\s*\([^()]*\)")  # "(last order NW-21002 + billing address)"
+_CALL_LOG = re.compile(
+    r"\b(?:called|calls|rang|phoned|caller|call\s+(?:to|with|from)|outbound|inbound)\b", re.I
+)
+
+
+def _subjectless(x: str) -> str:
+    """ "wants 6x Lumen 900 for his team" (a log's clause without its subject) → "you want 6x
+    Lumen 900 for your team"; other clauses unchanged."""
+    first = x.split(" ", 1)[0]
+    if _AND_VERB.match(f"and {first}"):
+        return f"you {_base_form(first)}{x[len(first) :]}"
+    return x
+
+
+def _from_call_log(sentence: str, context: DraftContext) -> str | None:
+    """The subject of a call log's first sentence: "X called re …", "Caller … : …",
+    "Customer calls about …", "Caller reports …"."""
+    if not sentence or sentence.endswith("?"):
+        return None
+    m = _CALL_SUBJECT.match(sentence)
+    if m:
+        if _SECOND_PERSON.search(m.group("x")):
+            return None
+        x = _clause(_to_you(_subjectless(m.group("x")), third_person=True))
+        if m.group("ask") or m.group("colon"):
+            if not _safe_for_summary(x, context):
+                return None
+            x = _starts_lower(x)
+            if m.group("ask"):
+                return f"you asked {m.group('ask').split()[-1].lower()} {x}"
+            return f"you told us that {x}"
+        first = x.split(" ", 1)[0]
+        if first.isalpha() and first.islower() and first not in _STOPWORDS:
+            x = f"your {x}"  # "re renewal" → "about your renewal"
+        if not _safe_for_summary(x, context, min_words=1):
+            return None
+        return f"we spoke about {_starts_lower(x)}"
+    m = _THIRD_PERSON.match(sentence)
+    if m and not _SECOND_PERSON.search(m.group("rest")):
+        verb = _base_form(m.group("verb"))
+        x = _clause(f"you {verb} {_to_you(m.group('rest'), third_person=True)}")
+        if _safe_for_summary(x, context):
+            return f"you told us that {x}"
+    return None
+
+
+def _from_own_words(sentence: str, context: DraftContext) -> str | None:
+    """A statement of the customer about themselves ("My headlamp flickers…"), addressed to
+    them ("your headlamp flickers…"); not a question, not one addressed to us."""
+    if not sentence or sentence.endswith("?") or _SECOND_PERSON.search(sentence):
+        return None
+    if not _FIRST_PERSON.search(sentence):
+        return None
+    x = _clause(_starts_lower(_to_you(sentence, third_person=False)))
+    return f"you told us that {x}" if _safe_for_summary(x, context) else None
+
+
 # --- the triage ---------------------------------------------------------------------------
 
 
@@ -1041,13 +1275,18 @@ class GroundedComposer:
             flags.append("declined_offer_filtered")
 
         follow_up = None
+        summary = None
         if style.follow_up:
             outbound = str(metadata.get("direction", "")).lower() == "outbound"
             when = relative_day(context.now, context.sent_at, today="today")
             follow_up = style.follow_up.format(when=when)
             if outbound:
                 follow_up = follow_up.replace("speaking with us", "taking our call")
-
+            # a phone follow-up sums up the call (what the customer told us), then gives the
+            # next steps: the answer, the link and how to reply
+            summary = call_summary(context, flagged="prompt_injection" in flags)
+            if summary and style.summary_lead:
+                follow_up = f"{follow_up} {style.summary_lead}"
         body: list[str] = list(answer.sentences) if answer else [self._holding(style, answer)]
         link = self._link_line(style, answer.url) if answer and answer.url else None
         closing: list[str] = []
@@ -1065,7 +1304,7 @@ class GroundedComposer:
             if stripped:
                 flags.append("personal_data_removed")
 
-        parts = _Parts(greeting, ack, follow_up, body, link, closing, sign_off)
+        parts = _Parts(greeting, ack, follow_up, body, link, closing, sign_off, summary)
         if style.max_chars is not None:
             parts, shortened = self._fit(style, parts, answer is not None)
             if shortened:
@@ -1488,6 +1727,7 @@ class _Parts:
     link: str | None
     closing: list[str]
     sign_off: str | None
+    summary: str | None = None  # phone: what the call was about
 
     def replace(self, **changes: Any) -> _Parts:
         values = {**self.__dict__, **changes}
@@ -1496,13 +1736,14 @@ class _Parts:
     def render(self, style: ChannelStyle) -> str:
         blocks: list[str] = []
         if style.kind == "sms" or style.separator == " ":
-            pieces = [self.greeting, self.follow_up, self.ack, *self.body, self.link, *self.closing]
-            pieces.append(self.sign_off)
+            pieces = [self.greeting, self.follow_up, self.ack, self.summary, *self.body]
+            pieces += [self.link, *self.closing, self.sign_off]
             return " ".join(p for p in pieces if p).strip()
         intro = " ".join(p for p in (self.follow_up, self.ack) if p)
         blocks = [
             self.greeting,
             intro,
+            self.summary or "",
             " ".join(self.body),
             self.link or "",
             " ".join(self.closing),

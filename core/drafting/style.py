@@ -4,7 +4,8 @@
 - chat, WhatsApp, web form, and DMs on Facebook/Instagram/X: short, casual, no signature;
 - SMS: at most 320 characters in total, the article link instead of the article text;
 - public posts/comments on Facebook/Instagram/X: no personal data, no name, invite to a DM;
-- phone: a follow-up to the call, a summary of it and the next steps, signed like an e-mail.
+- phone: a follow-up to the call: a one-sentence summary of what the customer told us (built
+  from the call log by the composer), then the next steps, signed like an e-mail.
 
 Channel names of the v1 contract ("twitter", "web_form") and of the drafting context ("x",
 "webform") are both accepted. An unknown channel gets the e-mail style (formal is the safe
@@ -67,7 +68,8 @@ class ChannelStyle:
     public: bool
     register: Register
     separator: str = "\n\n"
-    follow_up: str | None = None  # phone: the opening of the call summary
+    follow_up: str | None = None  # phone: the opening of the follow-up ("{when}": the day)
+    summary_lead: str | None = None  # phone: announces the call summary, when there is one
     invite_dm: str | None = None  # public replies: move the conversation to a DM
 
 
@@ -165,7 +167,8 @@ _PHONE = ChannelStyle(
     link_instead_of_text=False,
     public=False,
     register="formal",
-    follow_up="Thank you for speaking with us {when}. Here is a short summary and the next steps.",
+    follow_up="Thank you for speaking with us {when}.",
+    summary_lead="Here is a short summary and the next steps.",
 )
 
 
