@@ -16,10 +16,13 @@ How a draft is put together:
    room. So every paraphrase, on every channel, that lands on the same section states the
    same facts, and knowledge managers steer the answer by writing sections answer-first;
 4. the next step (the article link) and the sign-off.
-Without KB support the draft asks a clarifying question and is marked `needs_human`; when
-triage abstained (or is unsure) the KB answer is still drafted if a passage is clearly on
-topic, but the draft is marked `needs_human` for the routing. Customer text is never copied
-into a reply, except an order or reference number in the acknowledgement.
+A phone follow-up also sums up the call before the answer, in one sentence built from the
+call log (`call_summary`). Without KB support the draft asks a clarifying question and is
+marked `needs_human`; when triage abstained (or is unsure) the KB answer is still drafted if a
+passage is clearly on topic, but the draft is marked `needs_human` for the routing. That rule
+(`GroundedComposer.grounding`) is the LLM drafter's too. Customer text is never copied into a
+reply, except an order or reference number in the acknowledgement and the customer's stated
+problem in a call summary (checked for personal data, names and injection first).
 """
 
 from __future__ import annotations
