@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed-stamp
 LLM_STAMP := $(VENV)/.local-llm-stamp
 # Built wheels kept across venvs: llama-cpp-python (the local LLM server the tests use) builds
 # from source in ~12 minutes on 2 cores; reinstalling the cached wheel takes seconds.
-WHEELS ?= $(HOME)/.cache/threadline-wheels
+# The wheel is built for x86-64-v3 (AVX2/FMA/F16C), not -march=native: a native build on a CPU
+# that advertises AMX crashed in ggml's AMX matmul inside this VM, and a portable wheel can be
+# shared across machines. The folder name carries the build flags' version.
+WHEELS ?= $(HOME)/.cache/threadline-wheels/portable-v1
 LLAMA_CPP := llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .PHONY: install run test lint format bench demo clean chromium
 
@@ -24,7 +28,7 @@ $(STAMP): pyproject.toml
 $(LLM_STAMP): $(STAMP)
 	mkdir -p $(WHEELS)
 	ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
-		CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip wheel --quiet --no-deps $(LLAMA_CPP) -w $(WHEELS)
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip wheel --no-cache-dir --quiet --no-deps $(LLAMA_CPP) -w $(WHEELS)
 	$(PY) -m pip install --quiet --find-links $(WHEELS) -e '.[dev,local-llm]'
 	touch $(LLM_STAMP)
 

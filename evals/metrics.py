@@ -173,6 +173,7 @@ _TEMPLATE_SENTENCES = (
     re.compile(r"\bI can see you\b", re.I),
     re.compile(r"^Thank you for (?:speaking with us|taking our call)\b", re.I),
     re.compile(r"^Here is a short summary", re.I),
+    re.compile(r"^On the call,", re.I),  # the phone follow-up's summary of the customer's call
     re.compile(r"^If anything is still unclear", re.I),
     re.compile(r"^Please send us a direct message\b", re.I),
     re.compile(r"^DM us your order details\b", re.I),
