@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -13,7 +15,8 @@ from adapters.container import Container, set_container
 from api.app import create_app
 from core.auth.service import create_key
 from core.config import Settings
-from tests.helpers import Api, drop_template, make_database
+from tests.helpers import Api, drop_template, make_database, pg_url
+from tests.services import PG_ADMIN_URL, require_postgres
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,3 +62,20 @@ def api(container: Container) -> Iterator[Api]:
         session.commit()
     with TestClient(create_app(container)) as client:
         yield Api(client, keys)
+
+
+@pytest.fixture
+def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """URL of a database with no tables yet, on `backend` (migration tests run the migrations)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    require_postgres()
+    name = f"tl_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_url(name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.conversations.repository import ConversationRepository
@@ -12,6 +13,7 @@ from core.identity.models import Customer, CustomerEvent
 from core.identity.repository import IdentityRepository
 from core.identity.service import IdentityService
 from core.retrieval.history import HistoryIndex
+from core.suggestions.models import Suggestion
 
 
 def merge_customers(
@@ -23,7 +25,7 @@ def merge_customers(
     actor: str,
     now: datetime,
 ) -> Customer:
-    """Fold `other_id` into `target_id`: identities, conversations, messages, events.
+    """Fold `other_id` into `target_id`: identities, conversations, messages, suggestions, events.
 
     The other customer remains as a tombstone pointing at the target (`merged_into_id`).
     """
@@ -45,6 +47,9 @@ def merge_customers(
     }
     repo.move_owned_rows(other.id, target.id)
     conversations.move_customer(other.id, target.id)
+    session.execute(
+        update(Suggestion).where(Suggestion.customer_id == other.id).values(customer_id=target.id)
+    )
     for suggestion in identity.merge_suggestions(target.id):
         if other.id in (suggestion.customer_id, suggestion.other_customer_id):
             suggestion.status = "merged"

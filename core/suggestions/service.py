@@ -22,6 +22,8 @@ from core.drafting.context import ApprovedAnswer as ApprovedContext
 from core.drafting.context import Draft
 from core.errors import Conflict, NotFound
 from core.identity.models import Customer, CustomerEvent
+from core.ports import VectorHit
+from core.retrieval.related import related_from_hits
 from core.suggestions.models import ApprovedAnswer, Suggestion
 from core.suggestions.rules import Action, answer_part, edit_distance, next_status
 from core.suggestions.schemas import StatsOut, StatsRow, SuggestionOut
@@ -97,20 +99,8 @@ def related_used_messages(session: Session, suggestion: Suggestion) -> list[Rela
         for r in suggestion.related_used
         if isinstance(r, dict) and r.get("message_id")
     ]
-    found = {m.id: m for m in ConversationRepository(session).messages_by_ids([i for i, _ in used])}
-    return [
-        RelatedMessage(
-            message_id=m.id,
-            conversation_id=m.conversation_id,
-            reference=m.conversation.reference,
-            channel=m.channel,
-            sent_at=m.sent_at,
-            text=m.clean_text or m.text,
-            score=round(score, 4),
-        )
-        for message_id, score in used
-        if (m := found.get(message_id)) is not None
-    ]
+    hits = [VectorHit(id=i, score=score, document="", metadata={}) for i, score in used]
+    return related_from_hits(ConversationRepository(session), hits, suggestion.customer_id)
 
 
 def approved_answers(

@@ -8,14 +8,11 @@ sessions, the token is not accepted by `/v1`, and the CSRF token is derived from
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -30,8 +27,6 @@ from core.auth.service import create_key
 from core.auth.sessions import IDLE_TIMEOUT, SESSION_LIFETIME, TOUCH_INTERVAL, ConsoleSession
 from core.db import make_engine
 from core.migrate import alembic_config, upgrade
-from tests.helpers import pg_url
-from tests.services import PG_ADMIN_URL, require_postgres
 
 START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 LOGIN = "/console/login"
@@ -260,23 +255,6 @@ def test_posts_need_the_csrf_token_of_the_session(console: Console) -> None:
 
 
 # --- migration 0008 ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables yet (the migrations run in the test)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'sessions.db'}"
-        return
-    require_postgres()
-    name = f"tl_sessions_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_migration_0008_adds_console_sessions(empty_database: str) -> None:

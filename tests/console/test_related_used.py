@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import psycopg
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.orm import Session
@@ -25,27 +21,8 @@ from core.identity.models import Customer
 from core.migrate import alembic_config, upgrade
 from core.suggestions.models import ApprovedAnswer, Suggestion
 from tests.console.server import Console
-from tests.helpers import pg_url
-from tests.services import PG_ADMIN_URL, require_postgres
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def empty_database(backend: str, tmp_path: Any) -> Iterator[str]:
-    """A database with no tables yet (the migrations run in the test)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'related.db'}"
-        return
-    require_postgres()
-    name = f"tl_related_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _suggestion(session: Session, n: int) -> Suggestion:

@@ -6,12 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -23,28 +20,9 @@ from core.db import make_engine
 from core.errors import InvalidInput
 from core.migrate import alembic_config, upgrade
 from core.routing.config import load_routing_config
-from tests.helpers import pg_url
-from tests.services import PG_ADMIN_URL, require_postgres
 
 BIN = Path(sys.executable).parent / "threadline"
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables yet (the migrations run in the test)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'keys.db'}"
-        return
-    require_postgres()
-    name = f"tl_keys_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_migration_0006_gives_existing_keys_no_teams(empty_database: str) -> None:

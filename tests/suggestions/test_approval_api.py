@@ -287,3 +287,25 @@ def test_removing_an_offer_in_an_edit_records_it_as_declined(
     timeline = api.get(f"/v1/customers/{out['customer_id']}/timeline", role="agent").json()
     declined = [i for i in timeline["items"] if i.get("kind") == "offer.declined"]
     assert declined and declined[0]["data"]["offers"] == ["premium_support_upgrade"]
+
+
+def test_a_merge_moves_the_other_customers_suggestions(api: Api, kb: None) -> None:
+    first = ask(api, "How many days do I have to return my jacket?")
+    second = ask(
+        api,
+        "My parcel never arrived",
+        channel="sms",
+        sender={"phone": "+34 612 345 678", "name": "Maria Lopez"},
+    )
+    assert first["customer_id"] != second["customer_id"]
+    merged = api.post(
+        f"/v1/customers/{first['customer_id']}/merge", json={"other_id": second["customer_id"]}
+    )
+    assert merged.status_code == 200, merged.text
+    moved = api.get(f"/v1/suggestions/{second['suggestion']['id']}", role="agent").json()
+    assert moved["customer_id"] == first["customer_id"]
+    accepted = api.post(f"/v1/suggestions/{moved['id']}/accept", role="agent")
+    assert accepted.status_code == 200, accepted.text
+    timeline = api.get(f"/v1/customers/{first['customer_id']}/timeline?limit=50").json()
+    kinds = [i.get("kind") for i in timeline["items"] if i["type"] == "event"]
+    assert "suggestion.accepted" in kinds
