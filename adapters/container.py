@@ -131,11 +131,7 @@ class Container:
                 and now - self._triager_checked < self.settings.model_refresh_seconds
             ):
                 return self._triager
-            from core.classification.intent_model import (
-                TrainedIntentModel,
-                ZeroShotIntentModel,
-                latest_model,
-            )
+            from core.classification.intent_model import TrainedIntentModel, latest_model
             from core.routing.triage import Triager
 
             path = latest_model(self.settings.models_dir)
@@ -143,10 +139,8 @@ class Container:
             if self._triager is None or key != self._triager_key:
                 config = self.routing_config
                 if path is None:
-                    model: Any = ZeroShotIntentModel(
-                        config.intent_descriptions(),
-                        self.embedder,
-                        examples=config.intent_examples(),
+                    model: Any = _zero_shot_model(
+                        config, self.embedder, self.settings.embedding_model_path
                     )
                     team_of: dict[str, str] = {}
                 else:
@@ -302,6 +296,28 @@ class Container:
 def teams_sidecar(model_path: Path) -> Path:
     """The intent → team map saved beside a model trained with `--teams`."""
     return model_path.with_name(model_path.name.split(".")[0] + ".teams.json")
+
+
+_ZERO_SHOT: dict[str, Any] = {}
+_ZERO_SHOT_LOCK = threading.Lock()
+
+
+def _zero_shot_model(config: RoutingConfig, embedder: Embedder, model_path: str | None) -> Any:
+    """The zero-shot intent model of a routing config, built once per process for the same
+    descriptions, examples and embedding model: embedding its prototypes (a few hundred texts)
+    takes seconds, and every container (API, worker, eval sandbox) would pay it again."""
+    from core.classification.intent_model import ZeroShotIntentModel
+
+    descriptions, examples = config.intent_descriptions(), config.intent_examples()
+    key = json.dumps(
+        [model_path, embedder.model_name, descriptions, examples], sort_keys=True, default=list
+    )
+    with _ZERO_SHOT_LOCK:
+        model = _ZERO_SHOT.get(key)
+        if model is None:
+            model = ZeroShotIntentModel(descriptions, embedder, examples=examples)
+            _ZERO_SHOT[key] = model
+        return model
 
 
 _CONTAINER: Container | None = None

@@ -82,13 +82,17 @@ class ChromaVectorStore:
         self._client: Any = None
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._client_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        """Connects on first use, so a server that is down is a transient error, not a crash."""
-        if self._client is None:
-            self._client = self._call(self.client_factory)
-        return self._client
+        """Connects on first use, so a server that is down is a transient error, not a crash.
+        Once per store: two threads building a local client at once broke it (a readiness
+        probe during the first processing batch saw "'RustBindingsAPI' has no 'bindings'")."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._call(self.client_factory)
+            return self._client
 
     def _collection(self, name: str) -> Any:
         with self._lock:
