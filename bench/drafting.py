@@ -855,7 +855,24 @@ def llm_section(result: Result) -> list[str]:
     for reason, n in llm.reasons.most_common():
         lines.append(f"| {_cell(reason, 80)} | {n} |")
     lines += ["", "Checks on the LLM path's drafts:", "", *checks_table(t)]
+    guardrails = [
+        (s.scenario["id"], s.scenario["channel"], check, got)
+        for s in llm.scores
+        for check, _, got in s.failures
+        if check in GUARDRAIL_CHECKS
+    ]
+    if guardrails:
+        lines += ["", "| scenario | channel | guardrail missed on the LLM path | got |"]
+        lines.append("|---|---|---|---|")
+        lines += [f"| {sid} | {ch} | {c} | {_cell(got, 160)} |" for sid, ch, c, got in guardrails]
     return lines
+
+
+GUARDRAIL_CHECKS = (
+    "no unsupported fact",
+    "no personal data in public reply",
+    "declined offer not offered",
+)
 
 
 def main() -> int:

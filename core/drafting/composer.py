@@ -982,6 +982,15 @@ def _unsafe_in_public(text: str, context: DraftContext) -> bool:
     )
 
 
+def unsafe_in_public_reply(text: str, context: DraftContext) -> bool:
+    """What a public reply must never carry (both drafters): unpublished personal data, an
+    order/reference number, or a word of the customer's name."""
+    if _unsafe_in_public(text, context):
+        return True
+    names = [w for w in (context.customer.name or "").split() if len(w) > 1]
+    return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.I) for w in names)
+
+
 def _passage_text(passage: Passage) -> str:
     """A chunk's text under its section heading (the heading says what the section is about;
     the chunker keeps it apart from the text)."""
@@ -1648,18 +1657,8 @@ class GroundedComposer:
     ) -> tuple[list[str], str | None, bool]:
         """Drop every sentence of a public reply that carries personal data, a name or a
         customer's order/reference number."""
-        names = [w for w in (context.customer.name or "").split() if len(w) > 1]
-        name_re = (
-            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in names) + r")(?!\w)", re.I)
-            if names
-            else None
-        )
-
-        def unsafe(s: str) -> bool:
-            return bool(_unsafe_in_public(s, context) or (name_re and name_re.search(s)))
-
-        kept = [s for s in body if not unsafe(s)]
-        safe_link = link if link and not unsafe(link) else None
+        kept = [s for s in body if not unsafe_in_public_reply(s, context)]
+        safe_link = link if link and not unsafe_in_public_reply(link, context) else None
         return kept, safe_link, len(kept) != len(body) or safe_link != link
 
     def _fit(self, style: ChannelStyle, parts: _Parts, answered: bool) -> tuple[_Parts, bool]:

@@ -41,7 +41,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rapidfuzz import fuzz
 
 from core.drafting import pii
-from core.drafting.composer import GroundedComposer, Grounding, default_offers
+from core.drafting.composer import (
+    GroundedComposer,
+    Grounding,
+    default_offers,
+    unsafe_in_public_reply,
+)
 from core.drafting.context import Draft, DraftContext, Drafter, Passage, PriorContact
 from core.drafting.facts import unsupported_facts
 from core.drafting.injection import message_signals
@@ -359,7 +364,7 @@ class LLMDrafter:
         limit = request.max_chars
         if limit is not None and len(reply) > limit:
             raise _Rejected(f"too_long: {len(reply)} > {limit} chars")
-        if request.public and pii.personal_data(reply):
+        if request.public and unsafe_in_public_reply(reply, context):
             raise _Rejected("personal_data_in_public_reply")
         declined = _declined_offers(reply, context.customer.declined_offers)
         if declined:

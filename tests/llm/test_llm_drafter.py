@@ -341,6 +341,31 @@ def test_a_public_reply_with_personal_data_falls_back(
     assert "first name" not in user  # a public reply names nobody
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Hi Maria! Refunds take 5 business days. Please send us a DM.",  # the customer's name
+        "Hi! Your order NW-20417 is refunded within 5 business days. Please send us a DM.",
+    ],
+)
+def test_a_public_reply_naming_the_customer_or_her_order_falls_back(
+    server: ScriptedLLMServer, drafter: LLMDrafter, reply: str
+) -> None:
+    """The composer's public rule, for the model's reply too: no name, no order number."""
+    ctx = context(
+        channel="facebook",
+        metadata={"type": "comment"},
+        text="Where is my refund for NW-20417??",
+        customer=CustomerProfile(id="cus-1", name="Maria Lopez"),
+    )
+    server.script(
+        Step(answer=answer(reply=reply, cited_chunk_ids=["refund-timing#2"], facts_used=[]))
+    )
+    draft = drafter.draft(ctx)
+    assert draft.fallback_reason == "personal_data_in_public_reply"
+    assert "Maria" not in draft.text and "NW-20417" not in draft.text
+
+
 def test_a_declined_offer_falls_back(server: ScriptedLLMServer, drafter: LLMDrafter) -> None:
     ctx = context(
         customer=CustomerProfile(
