@@ -1595,7 +1595,8 @@ class GroundedComposer:
         sentences that state a fact (a number, amount, duration, address), and its lead
         sentence in front when it fits within `max_sentences` and `BODY_BUDGET` characters
         (short enough for an SMS with its link). A section without facts answers with its
-        lead sentence."""
+        lead sentence or, when that is an item of a list without a lead-in, with the item
+        the question matched best (`anchor`)."""
         sentences = _passage_sentences(_passage_text(passage))
         heading = sentences[anchor].heading
         first = anchor
@@ -1643,6 +1644,9 @@ class GroundedComposer:
             total += len(text) + (1 if total else 0)
         lead = candidates[0][0]
         if not chosen:
+            best = sentences[anchor]
+            if best.list_id >= 0 and not best.lead and any(t == best.text for t, _ in candidates):
+                return [best.text]  # a list without a lead-in: the item the question is about
             return [lead]
         if lead not in chosen and len(chosen) < self.max_sentences:
             if total + 1 + len(lead) <= BODY_BUDGET:

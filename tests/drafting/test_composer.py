@@ -653,3 +653,18 @@ def test_the_article_that_names_the_triaged_intent_answers() -> None:
     draft = composer.draft(ctx)
     assert {"10%", "15%"} <= set(draft.facts_used), draft.text
     assert all(c.startswith("b2b-bulk-orders") for c in draft.cited_chunks)
+
+
+def test_a_list_without_a_lead_in_answers_with_the_item_asked_about() -> None:
+    """'What's refunded?' is a bare list: the express-fee question gets the express-fee item,
+    not the list's first line (the price of the returned items)."""
+    ctx = context(
+        channel="chat",
+        subject=None,
+        text="thats not an answer. i want the express fee refunded",
+        passages=(passage("returns-refunds/refund-timing.md", 0.6),),
+        triage={"intent": {"label": "refund_status", "confidence": 0.81}, "abstained": False},
+    )
+    draft = composer.draft(ctx)
+    assert "The express fee only if we missed the express dispatch promise." in draft.text
+    assert "The price of the returned items." not in draft.text
