@@ -24,6 +24,7 @@ from core.conversations.service import ConversationService
 from core.suggestions.models import Suggestion
 from tests.helpers import Api, make_database
 from tests.llm.scripted_server import ScriptedLLMServer, Step
+from tests.suggestions.test_approval_api import ask as ask_processed
 from workers.tasks import run_batch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,18 +111,8 @@ def api(
 
 
 def ask(api: Api, text: str, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "channel": "email",
-        "sender": {"email": "maria.lopez@example.com", "name": "Maria Lopez"},
-        "subject": "Question",
-        "text": text,
-    }
-    body.update(extra)
-    response = api.message(wait=True, **body)
-    assert response.status_code == 200, response.text
-    out: dict[str, Any] = response.json()
-    assert out["status"] == "processed", out
-    suggestion: dict[str, Any] = out["suggestion"]
+    """The suggestion of a message posted and processed (see test_approval_api.ask)."""
+    suggestion: dict[str, Any] = ask_processed(api, text, **extra)["suggestion"]
     return suggestion
 
 
