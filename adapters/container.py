@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
@@ -21,7 +21,7 @@ from core.config import Settings
 from core.conversations.service import ThreadingPolicy
 from core.db import make_engine, make_session_factory
 from core.knowledge.search import KnowledgeSearch
-from core.ports import Clock, Embedder, LexicalIndex, TaskQueue, VectorStore
+from core.ports import Clock, Embedder, LexicalIndex, TaskQueue, Vector, VectorStore
 from core.processing.pipeline import CleanStep, EmbedStep, IndexStep, Pipeline
 from core.processing.service import MessageProcessor, ProcessingPolicy
 from core.retrieval.history import HistoryIndex
@@ -45,6 +45,8 @@ class Container:
         self._triager_key = ""
         self._triager_checked = 0.0
         self._triager_lock = threading.Lock()
+        self._intent_encoders: dict[str, Embedder] = {}
+        self._intent_encoders_lock = threading.Lock()
 
     # --- database ------------------------------------------------------------------------
     @cached_property
@@ -85,6 +87,34 @@ class Container:
             batch_size=self.settings.embedding_batch_size,
             torch_threads=self.settings.torch_threads,
         )
+
+    def intent_encoder(self, name: str) -> Embedder:
+        """The second intent encoder `name` (a packaged model or a folder), built once."""
+        from adapters.embeddings.packaged import encoder_path
+        from adapters.embeddings.sentence_transformer import SentenceTransformerEmbedder
+
+        with self._intent_encoders_lock:
+            encoder = self._intent_encoders.get(name)
+            if encoder is None:
+                encoder = SentenceTransformerEmbedder(
+                    encoder_path(name, self.settings.models_dir / "encoders"),
+                    batch_size=self.settings.embedding_batch_size,
+                    torch_threads=self.settings.torch_threads,
+                )
+                self._intent_encoders[name] = encoder
+            return encoder
+
+    def intent_vectors(
+        self, texts: Sequence[str], vectors: Sequence[Vector]
+    ) -> tuple[Sequence[Sequence[float]], str | None]:
+        """What a new intent model trains on: the message vectors, joined with the
+        `intent_encoder` setting's vectors of the texts when it is set; and that encoder."""
+        name = self.settings.intent_encoder
+        if not name:
+            return vectors, None
+        from core.classification.joined import join_vectors
+
+        return join_vectors(vectors, self.intent_encoder(name).embed(texts)), name
 
     @cached_property
     def vector_store(self) -> VectorStore:
@@ -145,6 +175,11 @@ class Container:
                     team_of: dict[str, str] = {}
                 else:
                     model = TrainedIntentModel.load(path)
+                    encoder = model.metadata.get("intent_encoder")
+                    if encoder:
+                        from core.classification.joined import JoinedEncoderModel
+
+                        model = JoinedEncoderModel(model, self.intent_encoder(encoder))
                     teams_file = teams_sidecar(path)
                     team_of = json.loads(teams_file.read_text()) if teams_file.exists() else {}
                 self._triager = Triager(config, model, team_of)
@@ -277,7 +312,7 @@ class Container:
         from core.classification.signals import preload
 
         preload()
-        self.triager()
+        self.triager().model.predict(self.embedder.embed(["warm-up"]), texts=["warm-up"])
 
     def start_local_workers(self) -> None:
         """Start in-process workers (queue=local only)."""

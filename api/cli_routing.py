@@ -45,12 +45,20 @@ def read_labelled(path: Path, text_column: str, label_column: str) -> tuple[list
     return [t for t, _ in rows], [lab for _, lab in rows]
 
 
-def embed_all(container: Any, texts: list[str], quiet: bool) -> list[list[float]]:
-    vectors: list[list[float]] = []
+def embed_all(
+    container: Any, texts: list[str], quiet: bool, *, for_training: bool = False
+) -> list[Any]:
+    """The message vectors of `texts`; `for_training`: what a new intent model trains on
+    (joined with the `intent_encoder` setting's vectors when it is set)."""
+    vectors: list[Any] = []
     with Progress(disable=quiet, console=console) as bar:
         task = bar.add_task("Embedding", total=len(texts))
         for start in range(0, len(texts), 256):
-            vectors += container.embedder.embed(texts[start : start + 256])
+            chunk = texts[start : start + 256]
+            chunk_vectors = container.embedder.embed(chunk)
+            if for_training:
+                chunk_vectors = container.intent_vectors(chunk, chunk_vectors)[0]
+            vectors += list(chunk_vectors)
             bar.update(task, completed=len(vectors))
     return vectors
 
@@ -92,7 +100,7 @@ def train(
             extra = training_examples(session)
         texts += [t for t, _ in extra]
         labels += [lab for _, lab in extra]
-    vectors = embed_all(container, texts, as_json)
+    vectors = embed_all(container, texts, as_json, for_training=True)
     figures: dict[str, Any] = {"n": len(texts), "labels": len(set(labels))}
     if folds >= 2:
         from core.classification.intent_model import cross_validate

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(16, ge=1, description="Texts per model forward pass.")
     torch_threads: int = Field(0, ge=0, description="torch threads per process (0: torch decides).")
+    intent_encoder: str | None = Field(
+        None,
+        description="Second encoder for intent classification only, its vector joined to the "
+        "message vector: `all-mpnet-base-v2` (the `intent-mpnet` extra) or a sentence-"
+        "transformers folder. Read by `router train`; a trained model keeps the one it used.",
+    )
 
     default_phone_region: str = Field(
         "US", description="Region for phone numbers without +country."

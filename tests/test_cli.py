@@ -150,8 +150,13 @@ def test_kb_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_router_train_eval_and_route(tmp_path: Path) -> None:
+@pytest.mark.parametrize("intent_encoder", [None, "all-mpnet-base-v2"])
+def test_router_train_eval_and_route(tmp_path: Path, intent_encoder: str | None) -> None:
+    """Train, score and route; with a second intent encoder (the packaged all-mpnet-base-v2,
+    joined to the message vector), the trained model records it and every command uses it."""
     env = env_for(tmp_path / "var")
+    if intent_encoder:
+        env["THREADLINE_INTENT_ENCODER"] = intent_encoder
     rows = {
         "lost_parcel": [
             "my parcel never arrived",
@@ -204,6 +209,9 @@ def test_router_train_eval_and_route(tmp_path: Path) -> None:
         "--json",
     )
     assert trained["n"] == 12 and str(trained["model_version"])
+    meta = json.loads(Path(str(trained["path"])).with_suffix(".json").read_text())
+    assert meta["intent_encoder"] == intent_encoder
+    assert meta["dimension"] == (384 + 768 if intent_encoder else 384)
     report = tmp_path / "report.html"
     scored = run(
         "router",
@@ -231,7 +239,9 @@ def test_router_train_eval_and_route(tmp_path: Path) -> None:
     }
     assert scored["accuracy"] == 1.0 and scored["team_accuracy"] == 1.0
     assert "data:image/png;base64" in report.read_text()
+    env.pop("THREADLINE_INTENT_ENCODER", None)  # the trained model names its own encoder
     routed = run("route", "I forgot my password and cannot log in", "--json")
+    assert routed["model_version"] == trained["model_version"]
     assert routed["intent"] == {
         "label": "password_reset",
         "confidence": routed["intent"]["confidence"],

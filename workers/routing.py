@@ -25,12 +25,20 @@ def save_trained(
     examples_per_label: int | None,
     figures: Mapping[str, Any],
 ) -> tuple[Path, str]:
-    """Train on everything and save a new model version with its data (for retraining)."""
+    """Train on everything and save a new model version with its data (for retraining).
+
+    `vectors` are what the model reads: `Container.intent_vectors` of the texts.
+    """
     from adapters.container import teams_sidecar
     from core.classification.intent_model import TrainedIntentModel
 
     model = TrainedIntentModel.train(
-        vectors, list(labels), texts=list(texts), examples_per_label=examples_per_label
+        vectors,
+        list(labels),
+        texts=list(texts),
+        examples_per_label=examples_per_label,
+        embedding_model=container.embedder.model_name,
+        intent_encoder=container.settings.intent_encoder or None,
     )
     folder = container.settings.models_dir
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,7 +76,7 @@ def retrain(container: Container) -> str | None:
         corrections = training_examples(session)
     texts = [r["text"] for r in rows] + [t for t, _ in corrections]
     labels = [r["label"] for r in rows] + [lab for _, lab in corrections]
-    vectors = container.embedder.embed(texts)
+    vectors, _ = container.intent_vectors(texts, container.embedder.embed(texts))
     teams = teams_sidecar(base)
     team_of = json.loads(teams.read_text()) if teams.exists() else None
     _, version = save_trained(

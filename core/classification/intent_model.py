@@ -114,7 +114,7 @@ class IntentModel(Protocol):
     labels: list[str]
 
     def predict(
-        self, vectors: Sequence[Sequence[float]], texts: Sequence[str] | None = None
+        self, vectors: Sequence[Sequence[float]] | Array, texts: Sequence[str] | None = None
     ) -> list[Prediction]: ...
 
 
@@ -624,14 +624,16 @@ class TrainedIntentModel:
         seed: int = 0,
         method: Method = DEFAULT_METHOD,
         embedding_model: str | None = None,
+        intent_encoder: str | None = None,
         cv: Mapping[str, Any] | None = None,
         texts: Sequence[str] | None = None,
     ) -> TrainedIntentModel:
         """Fit on labelled vectors; with `examples_per_label`, on that many per label only.
 
         `texts` (the messages the vectors embed, same order) are needed by ``knn-lexical``
-        and ignored by the other methods. `embedding_model` and `cv` (cross-validated
-        figures) are kept in the metadata.
+        and ignored by the other methods. `embedding_model`, `intent_encoder` (the second
+        encoder of joined vectors, see `core.classification.joined`) and `cv`
+        (cross-validated figures) are kept in the metadata.
         """
         return cls.train_variants(
             vectors,
@@ -641,6 +643,7 @@ class TrainedIntentModel:
             examples_per_label=examples_per_label,
             seed=seed,
             embedding_model=embedding_model,
+            intent_encoder=intent_encoder,
             cv=cv,
         )[method]
 
@@ -655,6 +658,7 @@ class TrainedIntentModel:
         examples_per_label: int | None = None,
         seed: int = 0,
         embedding_model: str | None = None,
+        intent_encoder: str | None = None,
         cv: Mapping[str, Any] | None = None,
     ) -> dict[Method, TrainedIntentModel]:
         """`train` once per method, sharing the logistic fits (for comparisons)."""
@@ -695,6 +699,7 @@ class TrainedIntentModel:
                 "counts": {name: int(c) for name, c in zip(names, np.bincount(y), strict=True)},
                 "dimension": int(x.shape[1]),
                 "embedding_model": embedding_model,
+                "intent_encoder": intent_encoder,
                 "temperature": head.temperature,
                 "regularisation_c": REGULARISATION_C,
                 "seed": seed,

@@ -35,7 +35,7 @@ TRAINING = {
 def train_small(container: Container) -> str:
     texts = [t for ts in TRAINING.values() for t in ts]
     labels = [lab for lab, ts in TRAINING.items() for _ in ts]
-    vectors = container.embedder.embed(texts)
+    vectors, _ = container.intent_vectors(texts, container.embedder.embed(texts))
     team_of = {
         "lost_parcel": "orders_shipping",
         "password_reset": "account_security",
@@ -207,3 +207,43 @@ def test_unsupported_language_is_routed_by_rule(api: Api, container: Container) 
     assert out["language"] == "it"
     assert out["team"]["name"] == container.routing_config.fallback_team
     assert "unsupported-language" in out["rules_fired"]
+
+
+def test_second_intent_encoder_in_route_pipeline_and_retrain(
+    api: Api, container: Container, tmp_path: Path
+) -> None:
+    """A model trained on joined vectors (a second encoder; here a copy of the message model's
+    folder under another name, the real all-mpnet-base-v2 runs in test_cli) records its encoder;
+    /v1/route, the classify step and retraining all read the joined vectors."""
+    import shutil
+
+    from adapters.embeddings.sentence_transformer import default_model_path
+    from core.classification.joined import JoinedEncoderModel
+
+    second = tmp_path / "second-encoder"
+    shutil.copytree(default_model_path(), second)
+    container.settings.intent_encoder = str(second)
+    version = train_small(container)
+    container.settings.intent_encoder = None  # the model brings its own encoder
+    time.sleep(0.01)
+    model = container.triager().model
+    assert isinstance(model, JoinedEncoderModel) and model.version == version
+    routed = api.post(
+        "/v1/route", role="integration", json={"text": "I forgot my password, the link is dead"}
+    ).json()
+    assert (routed["model_version"], routed["intent"]["label"]) == (version, "password_reset")
+    sent = api.message(
+        channel="chat",
+        sender={"email": "ana@example.com"},
+        text="my parcel never arrived",
+        wait=True,
+    )
+    stored = api.get(f"/v1/messages/{sent.json()['message_id']}").json()
+    assert stored["triage"]["model_version"] == version
+    assert stored["intent"] == "lost_parcel"
+    container.settings.intent_encoder = str(second)
+    retrained = retrain(container)
+    assert retrained is not None and retrained != version
+    time.sleep(0.01)
+    assert container.triager().model.version == retrained
+    assert isinstance(container.triager().model, JoinedEncoderModel)
