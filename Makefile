@@ -67,9 +67,10 @@ format: install
 bench: install
 	$(PY) bench/ingest.py --write docs/benchmarks.md
 	$(PY) bench/retrieval.py --write docs/benchmarks.md
-	$(PY) bench/route_latency.py --write docs/benchmarks.md
 	$(PY) bench/routing.py --write docs/benchmarks.md
-	$(PY) bench/intent_encoder.py --write docs/benchmarks.md
+	rm -rf var/bench-models
+	$(PY) bench/intent_encoder.py --write docs/benchmarks.md --save-model var/bench-models
+	$(PY) bench/route_latency.py --model-dir var/bench-models --write docs/benchmarks.md
 	$(PY) bench/drafting.py --local-llm --write docs/benchmarks.md
 	$(PY) bench/evals.py --write docs/benchmarks.md
 

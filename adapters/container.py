@@ -105,16 +105,15 @@ class Container:
             return encoder
 
     def intent_vectors(
-        self, texts: Sequence[str], vectors: Sequence[Vector]
-    ) -> tuple[Sequence[Sequence[float]], str | None]:
-        """What a new intent model trains on: the message vectors, joined with the
-        `intent_encoder` setting's vectors of the texts when it is set; and that encoder."""
-        name = self.settings.intent_encoder
-        if not name:
-            return vectors, None
+        self, texts: Sequence[str], vectors: Sequence[Vector], encoder: str | None
+    ) -> Sequence[Sequence[float]]:
+        """What an intent model reads: the message vectors, joined with the vectors of the
+        texts by the second intent `encoder` when there is one."""
+        if not encoder:
+            return vectors
         from core.classification.joined import join_vectors
 
-        return join_vectors(vectors, self.intent_encoder(name).embed(texts)), name
+        return join_vectors(vectors, self.intent_encoder(encoder).embed(texts))
 
     @cached_property
     def vector_store(self) -> VectorStore:

@@ -46,18 +46,17 @@ def read_labelled(path: Path, text_column: str, label_column: str) -> tuple[list
 
 
 def embed_all(
-    container: Any, texts: list[str], quiet: bool, *, for_training: bool = False
+    container: Any, texts: list[str], quiet: bool, *, intent_encoder: str | None = None
 ) -> list[Any]:
-    """The message vectors of `texts`; `for_training`: what a new intent model trains on
-    (joined with the `intent_encoder` setting's vectors when it is set)."""
+    """The message vectors of `texts`, joined with the second `intent_encoder`'s if given."""
     vectors: list[Any] = []
     with Progress(disable=quiet, console=console) as bar:
         task = bar.add_task("Embedding", total=len(texts))
         for start in range(0, len(texts), 256):
             chunk = texts[start : start + 256]
             chunk_vectors = container.embedder.embed(chunk)
-            if for_training:
-                chunk_vectors = container.intent_vectors(chunk, chunk_vectors)[0]
+            if intent_encoder:
+                chunk_vectors = container.intent_vectors(chunk, chunk_vectors, intent_encoder)
             vectors += list(chunk_vectors)
             bar.update(task, completed=len(vectors))
     return vectors
@@ -100,7 +99,8 @@ def train(
             extra = training_examples(session)
         texts += [t for t, _ in extra]
         labels += [lab for _, lab in extra]
-    vectors = embed_all(container, texts, as_json, for_training=True)
+    encoder = container.settings.intent_encoder
+    vectors = embed_all(container, texts, as_json, intent_encoder=encoder)
     figures: dict[str, Any] = {"n": len(texts), "labels": len(set(labels))}
     if folds >= 2:
         from core.classification.intent_model import cross_validate
@@ -109,7 +109,7 @@ def train(
             vectors, labels, folds=folds, examples_per_label=examples_per_label, texts=texts
         )
     path, version = save_trained(
-        container, texts, labels, vectors, teams_map(teams), examples_per_label, figures
+        container, texts, labels, vectors, teams_map(teams), examples_per_label, figures, encoder
     )
     figures.update({"model_version": version, "path": str(path)})
     if as_json:

@@ -8,6 +8,7 @@ reads [all-MiniLM-L6-v2 vector, all-mpnet-base-v2 vector] of each message. Same 
 one message (the second encoding plus the head).
 
     .venv/bin/python bench/intent_encoder.py [--write docs/benchmarks.md] [--json results.json]
+        [--save-model DIR]
     .venv/bin/python bench/intent_encoder.py --from-json results.json --write docs/benchmarks.md
 """
 
@@ -47,7 +48,9 @@ END_MARK = "<!-- bench:intent-encoder:end -->"
 TARGETS = {"all": 0.94, str(FEW_SHOT): 0.88, "team": 0.985, "ece": 0.03}
 
 
-def run(encoder: str, data_dir: Path, cache: Path | None) -> dict[str, Any]:
+def run(
+    encoder: str, data_dir: Path, cache: Path | None, save_to: Path | None = None
+) -> dict[str, Any]:
     from adapters.container import Container
     from core.classification.intent_model import (
         DEFAULT_METHOD,
@@ -60,7 +63,7 @@ def run(encoder: str, data_dir: Path, cache: Path | None) -> dict[str, Any]:
     started_all = time.perf_counter()
     run_at, version = f"{datetime.now(UTC):%Y-%m-%d %H:%M}", code_version()
     load_start = os.getloadavg()
-    settings = Settings(_env_file=None, data_dir=data_dir, intent_encoder=encoder)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
     container = Container(settings)
     first, second = container.embedder, container.intent_encoder(encoder)
     for model in (first, second):
@@ -95,6 +98,8 @@ def run(encoder: str, data_dir: Path, cache: Path | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     trained = TrainedIntentModel.train(xb, intents, texts=b_texts, intent_encoder=encoder)
     fit_s = time.perf_counter() - t0
+    if save_to is not None:  # for `bench/route_latency.py --model-dir`
+        trained.save(save_to)
     joined = JoinedEncoderModel(trained, second)
     one_first, one_second, one_predict = [], [], []
     for text in b_texts[:200]:
@@ -214,12 +219,18 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, help="also save the raw results here")
     parser.add_argument("--from-json", type=Path, help="render results saved by --json")
+    parser.add_argument(
+        "--save-model",
+        type=Path,
+        help="also save the model trained on all of Banking77 in this folder (e.g. for "
+        "bench/route_latency.py --model-dir)",
+    )
     args = parser.parse_args()
     if args.from_json:
         result = json.loads(args.from_json.read_text(encoding="utf-8"))
     else:
         with tempfile.TemporaryDirectory(prefix="tl-intent-encoder-") as tmp:
-            result = run(args.encoder, Path(tmp) / "var", args.cache)
+            result = run(args.encoder, Path(tmp) / "var", args.cache, args.save_model)
         result["command"] = "python bench/intent_encoder.py" + (
             f" --write {args.write}" if args.write else ""
         )

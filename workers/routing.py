@@ -24,10 +24,12 @@ def save_trained(
     team_of: Mapping[str, str] | None,
     examples_per_label: int | None,
     figures: Mapping[str, Any],
+    intent_encoder: str | None = None,
 ) -> tuple[Path, str]:
     """Train on everything and save a new model version with its data (for retraining).
 
-    `vectors` are what the model reads: `Container.intent_vectors` of the texts.
+    `vectors` are what the model reads: `Container.intent_vectors` of the texts with the
+    second `intent_encoder` (None: the message vectors alone), which the model records.
     """
     from adapters.container import teams_sidecar
     from core.classification.intent_model import TrainedIntentModel
@@ -38,7 +40,7 @@ def save_trained(
         texts=list(texts),
         examples_per_label=examples_per_label,
         embedding_model=container.embedder.model_name,
-        intent_encoder=container.settings.intent_encoder or None,
+        intent_encoder=intent_encoder,
     )
     folder = container.settings.models_dir
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,7 +65,8 @@ def data_file(model_path: Path) -> Path:
 
 def retrain(container: Container) -> str | None:
     """Task `router.retrain`: the newest model's examples plus agents' corrections → a new
-    version. Returns the version, or None when there is no trained model to start from."""
+    version (with the same second intent encoder, if any). Returns the version, or None when
+    there is no trained model to start from."""
     from adapters.container import teams_sidecar
     from core.classification.intent_model import latest_model
 
@@ -76,11 +79,20 @@ def retrain(container: Container) -> str | None:
         corrections = training_examples(session)
     texts = [r["text"] for r in rows] + [t for t, _ in corrections]
     labels = [r["label"] for r in rows] + [lab for _, lab in corrections]
-    vectors, _ = container.intent_vectors(texts, container.embedder.embed(texts))
+    # The same second encoder as the model it retrains: retraining adds examples only.
+    encoder = json.loads(base.with_suffix(".json").read_text()).get("intent_encoder")
+    vectors = container.intent_vectors(texts, container.embedder.embed(texts), encoder)
     teams = teams_sidecar(base)
     team_of = json.loads(teams.read_text()) if teams.exists() else None
     _, version = save_trained(
-        container, texts, labels, vectors, team_of, None, {"corrections": len(corrections)}
+        container,
+        texts,
+        labels,
+        vectors,
+        team_of,
+        None,
+        {"corrections": len(corrections)},
+        encoder,
     )
     log.info("retrained %s with %d corrections", version, len(corrections))
     return version

@@ -32,16 +32,16 @@ TRAINING = {
 }
 
 
-def train_small(container: Container) -> str:
+def train_small(container: Container, intent_encoder: str | None = None) -> str:
     texts = [t for ts in TRAINING.values() for t in ts]
     labels = [lab for lab, ts in TRAINING.items() for _ in ts]
-    vectors, _ = container.intent_vectors(texts, container.embedder.embed(texts))
+    vectors = container.intent_vectors(texts, container.embedder.embed(texts), intent_encoder)
     team_of = {
         "lost_parcel": "orders_shipping",
         "password_reset": "account_security",
         "return_request": "returns_refunds",
     }
-    _, version = save_trained(container, texts, labels, vectors, team_of, None, {})
+    _, version = save_trained(container, texts, labels, vectors, team_of, None, {}, intent_encoder)
     container.settings.model_refresh_seconds = 0.001
     return version
 
@@ -214,7 +214,7 @@ def test_second_intent_encoder_in_route_pipeline_and_retrain(
 ) -> None:
     """A model trained on joined vectors (a second encoder; here a copy of the message model's
     folder under another name, the real all-mpnet-base-v2 runs in test_cli) records its encoder;
-    /v1/route, the classify step and retraining all read the joined vectors."""
+    /v1/route, the classify step and retraining all use it, whatever the setting says."""
     import shutil
 
     from adapters.embeddings.sentence_transformer import default_model_path
@@ -222,9 +222,7 @@ def test_second_intent_encoder_in_route_pipeline_and_retrain(
 
     second = tmp_path / "second-encoder"
     shutil.copytree(default_model_path(), second)
-    container.settings.intent_encoder = str(second)
-    version = train_small(container)
-    container.settings.intent_encoder = None  # the model brings its own encoder
+    version = train_small(container, str(second))
     time.sleep(0.01)
     model = container.triager().model
     assert isinstance(model, JoinedEncoderModel) and model.version == version
@@ -241,8 +239,7 @@ def test_second_intent_encoder_in_route_pipeline_and_retrain(
     stored = api.get(f"/v1/messages/{sent.json()['message_id']}").json()
     assert stored["triage"]["model_version"] == version
     assert stored["intent"] == "lost_parcel"
-    container.settings.intent_encoder = str(second)
-    retrained = retrain(container)
+    retrained = retrain(container)  # keeps the model's encoder (the setting is unset)
     assert retrained is not None and retrained != version
     time.sleep(0.01)
     assert container.triager().model.version == retrained
