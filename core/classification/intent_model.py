@@ -15,8 +15,8 @@ probabilities are calibrated on out-of-fold decision values of an inner cross-va
   and the temperature are chosen by log loss on the inner cross-validation, where the lexical
   regression is refitted per inner fold too. It needs the texts, not only their vectors;
 - ``knn-temperature``: the logistic probabilities averaged (0.7 / 0.3) with a soft
-  5-nearest-neighbour vote over the training vectors (cosine, in a 128-dimension PCA
-  projection), then temperature-scaled;
+  5-nearest-neighbour vote over the training vectors (cosine, in a PCA projection to a
+  third of the dimensions), then temperature-scaled;
 - ``temperature``: softmax(logits / T), one scalar T fitted by log loss;
 - ``sigmoid``: Platt scaling per label, one-vs-rest, renormalised;
 - ``isotonic``: isotonic regression per label, one-vs-rest, renormalised;
@@ -80,7 +80,10 @@ INNER_FOLDS = 3  # inner cross-validation that produces the calibration set
 KNN_K = 5
 KNN_WEIGHT = 0.3  # share of the kNN vote in the knn-temperature ensemble
 KNN_VOTE_TEMPERATURE = 0.05  # neighbours vote with weight exp(cosine / 0.05)
-KNN_DIMENSIONS = 128  # neighbours are kept PCA-projected: 3x less memory to scan per message
+# Neighbours are kept PCA-projected to a third of the dimensions: 3x less memory to scan per
+# message (384 -> 128 for MiniLM). For joined vectors (1152 dims, core.classification.joined)
+# a third beat a fixed 128 on Banking77, all data: 128 dims 93.98 %, 256 94.01 %, 384 94.09 %.
+KNN_DIMENSION_SHARE = 3
 LEXICAL_C = 30.0  # inverse L2 strength of the TF-IDF logistic regression
 LEXICAL_WEIGHTS = (0.3, 0.4, 0.5)  # share of the lexical view, chosen by inner-CV log loss
 LEXICAL_DEFAULT_WEIGHT = 0.5  # when there is no inner cross-validation to choose it
@@ -204,7 +207,7 @@ def _knn_vote(train: F32Array, train_labels: IntArray, n_labels: int, queries: F
 
 def _fit_projection(x: Array) -> tuple[Array, Array] | None:
     """Mean and top principal axes of `x` (None when projecting would not shrink it)."""
-    dims = min(KNN_DIMENSIONS, x.shape[0] - 1)
+    dims = min(x.shape[1] // KNN_DIMENSION_SHARE, x.shape[0] - 1)
     if dims >= x.shape[1] or dims < 2:
         return None
     mean = x.mean(axis=0)
