@@ -347,9 +347,9 @@ def targets_note(full: dict[str, Any], few: dict[str, Any], default: str) -> str
         "For reference (issue 4): published on the Banking77 *test* split, USE+ConveRT 93.36 % "
         "(all) and 85.19 % (10-shot); the target is ≥ 94 % / ≥ 88 %, team accuracy ≥ 98.5 %, "
         f"ECE ≤ 0.03. The default `{default}` meets: {', '.join(met) or 'none'}; misses: "
-        f"{', '.join(missed) or 'none'}. With the frozen all-MiniLM-L6-v2 the remaining gap, "
-        "above all with few examples, needs a better embedding (contrastive fine-tuning, or a "
-        "stronger encoder); see 'What changed the figures'."
+        f"{', '.join(missed) or 'none'}. With the frozen all-MiniLM-L6-v2 alone the remaining "
+        "gap, above all with few examples, needs a better embedding: see the next section (a "
+        "second intent encoder) and 'What changed the figures'."
     )
 
 

@@ -62,5 +62,12 @@ class Forbidden(DomainError):
     status = 403
 
 
+class Unavailable(DomainError):
+    """Something the request needs is not installed here (e.g. the intent model's encoder)."""
+
+    code = "unavailable"
+    status = 503
+
+
 class TransientError(Exception):
     """A dependency (database, vector store, broker) failed in a way worth retrying."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from core.errors import Unavailable
+
 READY = ".threadline-verified"
 
 
@@ -39,12 +41,12 @@ PACKAGED: dict[str, PackagedModel] = {
         # the Hugging Face LFS object id of sentence-transformers/all-mpnet-base-v2
         sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
         requirements="requirements-intent-mpnet.txt",
-        empty_dirs=("2_Normalize",),  # a parameterless module: sentence-transformers needs
+        empty_dirs=("2_Normalize",),  # named by modules.json, holds no file: the zip lacks it
     ),
 }
 
 
-class EncoderUnavailable(RuntimeError):
+class EncoderUnavailable(Unavailable):
     """The named encoder is neither a model folder nor an installed packaged model."""
 
 

