@@ -100,6 +100,14 @@ def train(
         texts += [t for t, _ in extra]
         labels += [lab for _, lab in extra]
     encoder = container.settings.intent_encoder
+    if encoder:
+        from core.errors import DomainError
+
+        try:
+            container.intent_encoder(encoder)
+        except DomainError as exc:
+            console.print(f"[red]THREADLINE_INTENT_ENCODER: {exc.message}[/red]")
+            raise typer.Exit(2) from exc
     vectors = embed_all(container, texts, as_json, intent_encoder=encoder)
     figures: dict[str, Any] = {"n": len(texts), "labels": len(set(labels))}
     if folds >= 2:

@@ -265,3 +265,21 @@ def test_router_train_eval_and_route(tmp_path: Path, intent_encoder: str | None)
     )
     assert missing.returncode == 2
     assert "no column text" in " ".join((missing.stdout + missing.stderr).split())
+    unknown = subprocess.run(
+        [
+            str(BIN),
+            "router",
+            "train",
+            str(data),
+            "--text-column",
+            "message",
+            "--label-column",
+            "intent",
+        ],
+        env={**env, "THREADLINE_INTENT_ENCODER": "no-such-model"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert unknown.returncode == 2
+    assert "'no-such-model' is neither a model folder" in " ".join(unknown.stdout.split())
