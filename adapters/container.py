@@ -306,12 +306,12 @@ class Container:
     def warm_up(self) -> None:
         """Load the embedding model, the vector store client, the signal detectors and the
         intent model now, in this thread (imports from two threads at once can break)."""
-        self.embedder.embed(["warm-up"])
+        vectors = self.embedder.embed(["warm-up"])
         import adapters.vectorstore.chroma  # noqa: F401 - imports chromadb
         from core.classification.signals import preload
 
         preload()
-        self.triager().model.predict(self.embedder.embed(["warm-up"]), texts=["warm-up"])
+        self.triager().model.predict(vectors, texts=["warm-up"])
 
     def start_local_workers(self) -> None:
         """Start in-process workers (queue=local only)."""

@@ -40,6 +40,7 @@ from bench.routing import (  # noqa: E402
     embed_all,
     pct,
     percentile,
+    rate,
     read_csv,
 )
 
@@ -147,9 +148,6 @@ def run(
 def markdown(r: dict[str, Any], command: str) -> str:
     m, e, one = machine(), r["embed_s"], r["one_ms"]
     full, few = r["banking"]["None"], r["banking"][str(FEW_SHOT)]
-
-    def rate(n: int, s: float) -> str:
-        return "cached (dev run)" if s != s else f"{s:.0f} s ({n / s:.0f} texts/s)"
 
     def mark(value: float, target: float, high: bool = True) -> str:
         met = value >= target if high else value <= target

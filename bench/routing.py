@@ -301,6 +301,11 @@ def run(data_dir: Path, cache: Path | None) -> dict[str, Any]:
     }
 
 
+def rate(n: int, s: float) -> str:
+    """Embedding time of `n` texts in `s` seconds (nan: the vectors came from the dev cache)."""
+    return "cached (dev run)" if math.isnan(s) else f"{s:.0f} s ({n / s:.0f} texts/s)"
+
+
 def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f} %"
 
@@ -402,9 +407,6 @@ def markdown(r: dict[str, Any], command: str) -> str:
     e = r["embed"]
     default = r["default"]
     full, few = r["banking"]["None"], r["banking"][str(FEW_SHOT)]
-
-    def rate(n: int, s: float) -> str:
-        return "cached (dev run)" if math.isnan(s) else f"{s:.0f} s ({n / s:.0f} texts/s)"
 
     lines = [
         START_MARK,

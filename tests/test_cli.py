@@ -247,39 +247,25 @@ def test_router_train_eval_and_route(tmp_path: Path, intent_encoder: str | None)
         "confidence": routed["intent"]["confidence"],
     }  # type: ignore[index]
     assert routed["team"]["name"] == "account_security"  # type: ignore[index]
-    missing = subprocess.run(
-        [
-            str(BIN),
-            "router",
-            "train",
-            str(data),
-            "--text-column",
-            "text",
-            "--label-column",
-            "intent",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+
+    def refused(*args: str, **extra_env: str) -> str:
+        """`threadline router train DATA ARGS` exits 2; its output, whitespace collapsed."""
+        done = subprocess.run(
+            [str(BIN), "router", "train", str(data), *args],
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2
+        return " ".join((done.stdout + done.stderr).split())
+
+    assert "no column text" in refused("--text-column", "text", "--label-column", "intent")
+    unknown = refused(
+        "--text-column",
+        "message",
+        "--label-column",
+        "intent",
+        THREADLINE_INTENT_ENCODER="no-such-model",
     )
-    assert missing.returncode == 2
-    assert "no column text" in " ".join((missing.stdout + missing.stderr).split())
-    unknown = subprocess.run(
-        [
-            str(BIN),
-            "router",
-            "train",
-            str(data),
-            "--text-column",
-            "message",
-            "--label-column",
-            "intent",
-        ],
-        env={**env, "THREADLINE_INTENT_ENCODER": "no-such-model"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert unknown.returncode == 2
-    assert "'no-such-model' is neither a model folder" in " ".join(unknown.stdout.split())
+    assert "'no-such-model' is neither a model folder" in unknown

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from core.classification.intent_model import IntentModel, Prediction
+from core.classification.intent_model import IntentModel, Prediction, _matrix, _unit
 from core.ports import Embedder
 
 Array = npt.NDArray[np.float64]
@@ -22,16 +22,10 @@ def join_vectors(
     first: Sequence[Sequence[float]] | Array, second: Sequence[Sequence[float]] | Array
 ) -> Array:
     """Row-wise [first, second], each half scaled to unit length, over sqrt(2)."""
-    halves = []
-    for part in (first, second):
-        x = np.asarray(part, dtype=np.float64)
-        if x.ndim != 2:
-            x = x.reshape(len(x), -1)
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        halves.append(x / np.where(norms > 0, norms, 1))
-    if halves[0].shape[0] != halves[1].shape[0]:
-        raise ValueError(f"{halves[0].shape[0]} vectors but {halves[1].shape[0]} second vectors")
-    out: Array = np.hstack(halves) / np.sqrt(2.0)
+    a, b = _unit(_matrix(first)), _unit(_matrix(second))
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{a.shape[0]} vectors but {b.shape[0]} second vectors")
+    out: Array = np.hstack([a, b]) / np.sqrt(2.0)
     return out
 
 
